@@ -1,0 +1,29 @@
+# Runtime defaults shared by every mmmask config.
+default_scope = 'mmmask'
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+
+# Writes checkpoints that torch.load(weights_only=True) accepts without an
+# allow-list (message hub stored as plain values) and restores them on resume.
+# tools/train.py adds it when a config's custom_hooks list leaves it out.
+custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH')]
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # tools/train.py switches to gloo on machines without CUDA.
+    dist_cfg=dict(backend='nccl'),
+)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=None, deterministic=False)

@@ -1,0 +1,3 @@
+from .loss_weight_warmup import LossWeightWarmupHook
+
+__all__ = ['LossWeightWarmupHook']

@@ -1,0 +1,1 @@
+"""Representation evaluation (kNN, linear probe); see the transfer issue."""

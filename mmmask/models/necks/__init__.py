@@ -1,0 +1,3 @@
+from .projection import DenseProjectionNeck, MLPProjectionNeck
+
+__all__ = ['MLPProjectionNeck', 'DenseProjectionNeck']

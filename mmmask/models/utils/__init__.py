@@ -1,0 +1,6 @@
+from .dist import batch_shuffle, batch_unshuffle, gather_all
+from .momentum_encoder import MomentumEncoder
+from .queue import FeatureQueue
+
+__all__ = ['gather_all', 'batch_shuffle', 'batch_unshuffle',
+           'MomentumEncoder', 'FeatureQueue']

@@ -1,0 +1,1 @@
+"""Visualisation helpers (mask browsing, reconstructions)."""

@@ -89,8 +89,9 @@ class DenseCL(BaseMomentumContrast):
         k_rows = k_pos.transpose(1, 2).reshape(-1, c)  # (N S^2, C)
 
         lam = self.loss_lambda
-        loss_global = self.head.loss(q, k, self.queue.feats)
-        loss_dense = self.head.loss(q_rows, k_rows, self.dense_queue.feats)
+        loss_global = self.head.loss(q, k, self.queue.negatives())
+        loss_dense = self.head.loss(q_rows, k_rows,
+                                     self.dense_queue.negatives())
         self.queue.enqueue(k)
         self.dense_queue.enqueue(k_pooled)
         return dict(loss_global=loss_global * (1 - lam),

@@ -41,6 +41,6 @@ class MoCoV2(BaseMomentumContrast):
         q = F.normalize(self.neck(self.backbone(im_q))[0], dim=1)  # (N, C)
         _, (k, ) = self.encode_keys(im_k)
         k = F.normalize(k, dim=1)  # (N, C)
-        loss = self.head.loss(q, k, self.queue.feats)
+        loss = self.head.loss(q, k, self.queue.negatives())
         self.queue.enqueue(k)
         return dict(loss_global=loss)

@@ -1,4 +1,6 @@
 """One feature queue for every momentum-contrast method."""
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -7,12 +9,21 @@ from .dist import gather_all
 
 
 class FeatureQueue(nn.Module):
-    """A FIFO of L2-normalised key features (MoCo's dictionary).
+    """A FIFO of L2-normalised key features (MoCo's dictionary), updated in
+    place.
 
     Buffers (saved in checkpoints):
         feats: (length, dim), one key per row, initialised to random unit
             vectors.
         ptr: () long, the row the next key is written to.
+
+    The queue is read by the loss of step t and written with step t's keys;
+    autograd needs the values it read until step t's backward. So
+    :meth:`enqueue` only gathers the keys (from all ranks) and holds them;
+    they are written in place, without copying the queue, at the next
+    :meth:`negatives` (step t + 1's forward) or before a ``state_dict`` /
+    :meth:`flush`. What the loss sees is exactly MoCo's
+    "enqueue after the step".
 
     Args:
         length (int): number of keys K (MoCo: 65536).
@@ -27,25 +38,48 @@ class FeatureQueue(nn.Module):
         self.length, self.dim = length, dim
         self.register_buffer('feats', F.normalize(torch.randn(length, dim), dim=1))
         self.register_buffer('ptr', torch.zeros((), dtype=torch.long))
+        self._pending: Optional[torch.Tensor] = None
+
+    def negatives(self) -> torch.Tensor:
+        """The queue (length, dim) with every enqueued key written."""
+        self.flush()
+        return self.feats
 
     @torch.no_grad()
     def enqueue(self, keys: torch.Tensor) -> None:
-        """Gather ``keys`` (N, dim) from all ranks and overwrite the oldest
-        rows in place (wrapping around the end)."""
+        """Gather ``keys`` (N, dim) from all ranks (rank order) and schedule
+        them to overwrite the oldest rows (wrapping around the end)."""
         keys = gather_all(keys.detach())
-        n = keys.shape[0]
-        if n > self.length:
-            raise ValueError(f'cannot enqueue {n} keys (all ranks) into a '
-                             f'queue of length {self.length}')
-        start = int(self.ptr)
+        if keys.shape[0] > self.length:
+            raise ValueError(f'cannot enqueue {keys.shape[0]} keys (all '
+                             f'ranks) into a queue of length {self.length}')
+        self.flush()
+        self._pending = keys
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        """Write the held keys into ``feats`` in place and move ``ptr``."""
+        keys, self._pending = self._pending, None
+        if keys is None:
+            return
+        keys = keys.to(self.feats.dtype)
+        n, start = keys.shape[0], int(self.ptr)
         end = start + n
         if end <= self.length:
-            self.feats[start:end] = keys.to(self.feats.dtype)
+            self.feats[start:end] = keys
         else:
             first = self.length - start
-            self.feats[start:] = keys[:first].to(self.feats.dtype)
-            self.feats[:end - self.length] = keys[first:].to(self.feats.dtype)
+            self.feats[start:] = keys[:first]
+            self.feats[:end - self.length] = keys[first:]
         self.ptr.fill_(end % self.length)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self.flush()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._pending = None  # keys of a step the loaded state never saw
+        super()._load_from_state_dict(*args, **kwargs)
 
     def extra_repr(self) -> str:
         return f'length={self.length}, dim={self.dim}'

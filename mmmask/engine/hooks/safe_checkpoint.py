@@ -1,0 +1,92 @@
+"""Checkpoints that ``torch.load(path, weights_only=True)`` accepts as they
+are, with no allow-list, and that still resume the message hub."""
+from typing import Any
+
+from mmengine.hooks import Hook
+
+from mmmask.engine.checkpoint import (restore_checkpoint_objects,
+                                      to_plain_checkpoint)
+from mmmask.registry import HOOKS
+
+__all__ = ['SafeCheckpointHook', 'ensure_safe_checkpoint_hook']
+
+_HOOK_NAMES = ('SafeCheckpointHook', 'mmmask.SafeCheckpointHook')
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(Hook):
+    """Store checkpoints as plain values and restore them on load.
+
+    ``before_save_checkpoint`` runs
+    :func:`~mmmask.engine.checkpoint.to_plain_checkpoint` on the checkpoint
+    dict that ``Runner.save_checkpoint`` is about to write: the message hub's
+    :class:`~mmengine.logging.HistoryBuffer` objects become marked dicts of
+    tensors, numpy arrays become tensors (or lists) and numpy scalars Python
+    scalars, wherever they are (``message_hub``, ``meta``, ...). The file
+    then loads with ``torch.load(path, weights_only=True)`` in any process,
+    e.g. by a stock mmdet / mmseg ``init_cfg=dict(type='Pretrained', ...)``.
+
+    ``after_load_checkpoint`` (called by ``Runner.load_checkpoint`` before
+    ``Runner.resume`` hands ``checkpoint['message_hub']`` to
+    ``MessageHub.load_state_dict``) turns the marked dicts back into
+    HistoryBuffer objects, so the logged scalars resume; checkpoints without
+    marked dicts are left alone.
+
+    Priority ``VERY_HIGH`` (the default here and in
+    ``configs/_base_/default_runtime.py``) makes the restoration run before
+    other hooks' ``after_load_checkpoint``. Values that another hook adds in
+    its own ``before_save_checkpoint`` after this one (mmengine's EMAHook
+    adds only tensors) are not converted.
+
+    Args:
+        warn_unknown (bool): log a warning naming values of types other than
+            plain Python values, tensors, numpy values and HistoryBuffer
+            that remain in the checkpoint (a weights-only load would refuse
+            them). Defaults to True.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, warn_unknown: bool = True) -> None:
+        self.warn_unknown = warn_unknown
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Convert ``checkpoint`` to plain values, in place."""
+        unknown = to_plain_checkpoint(checkpoint)
+        if unknown and self.warn_unknown:
+            runner.logger.warning(
+                'SafeCheckpointHook: these checkpoint values are not plain '
+                'data, so torch.load(weights_only=True) will refuse the '
+                'file: ' + '; '.join(unknown))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Turn the marked HistoryBuffer dicts back into objects, in place."""
+        restore_checkpoint_objects(checkpoint)
+
+
+def _is_safe_hook(hook: Any) -> bool:
+    if isinstance(hook, SafeCheckpointHook):
+        return True
+    if isinstance(hook, dict):
+        hook_type = hook.get('type')
+        return hook_type in _HOOK_NAMES or hook_type is SafeCheckpointHook
+    return False
+
+
+def ensure_safe_checkpoint_hook(cfg: Any) -> Any:
+    """Append ``dict(type='SafeCheckpointHook', priority='VERY_HIGH')`` to
+    ``cfg.custom_hooks`` unless the list already holds one.
+
+    Args:
+        cfg (mmengine.Config or dict): a runner config; ``custom_hooks`` may
+            be missing or ``None``.
+
+    Returns:
+        The same ``cfg``, changed in place.
+    """
+    hooks = cfg.get('custom_hooks', None)
+    hooks = [] if hooks is None else list(hooks)
+    if not any(_is_safe_hook(h) for h in hooks):
+        hooks.append(dict(type='SafeCheckpointHook', priority='VERY_HIGH'))
+    cfg['custom_hooks'] = hooks
+    return cfg

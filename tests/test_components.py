@@ -35,6 +35,30 @@ def test_info_nce_equals_cross_entropy_over_concatenated_logits():
                                                                       rel=1e-5)
 
 
+@pytest.mark.parametrize('with_extra', [False, True])
+def test_info_nce_gradients_equal_autograd_cross_entropy(with_extra):
+    g = torch.Generator().manual_seed(3)
+    q = F.normalize(torch.randn(5, 6, generator=g, dtype=torch.double), dim=1)
+    k = F.normalize(torch.randn(5, 6, generator=g, dtype=torch.double), dim=1)
+    bank = F.normalize(torch.randn(9, 6, generator=g, dtype=torch.double), 1)
+    extra = torch.randn(5, 2, generator=g, dtype=torch.double)
+    inputs = [t.clone().requires_grad_() for t in (q, k, extra)]
+    ours = info_nce(inputs[0], inputs[1], bank, 0.2,
+                    inputs[2] if with_extra else None)
+    ref_inputs = [t.clone().requires_grad_() for t in (q, k, extra)]
+    logits = [(ref_inputs[0] * ref_inputs[1]).sum(1, keepdim=True) / 0.2,
+              ref_inputs[0] @ bank.t() / 0.2]
+    if with_extra:
+        logits.append(ref_inputs[2])
+    ref = F.cross_entropy(torch.cat(logits, 1), torch.zeros(5, dtype=torch.long))
+    assert ours.dtype == torch.double
+    assert torch.allclose(ours, ref, atol=1e-12)
+    n = 3 if with_extra else 2
+    for a, b in zip(torch.autograd.grad(ours, inputs[:n]),
+                    torch.autograd.grad(ref, ref_inputs[:n])):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
 def test_feature_queue_fifo_and_wraparound():
     queue = FeatureQueue(length=5, dim=2)
     assert torch.allclose(queue.feats.norm(dim=1), torch.ones(5))

@@ -4,6 +4,56 @@ from typing import Optional
 import torch
 
 
+class _InfoNCEBank(torch.autograd.Function):
+    """Per-row ``logaddexp(l_pos, logsumexp(l_neg)) - l_pos`` with a fixed
+    negative bank, holding one (M, K) buffer in all.
+
+    Forward computes ``l_neg = q n^T / t`` and turns it, in place, into
+    ``exp(l_neg - max)``; backward reuses it as the softmax numerators, so
+    the (M, 1 + K) logits are never concatenated nor kept twice.
+    """
+
+    @staticmethod
+    def forward(ctx, query, positive, negatives, temperature, extra):
+        inv_t = 1.0 / temperature
+        acc = torch.promote_types(query.dtype, torch.float32)  # fp16 -> fp32
+        l_pos = torch.einsum('mc,mc->m', query, positive).to(acc) * inv_t
+        neg = torch.mm(query, negatives.t()).to(acc).mul_(inv_t)  # (M, K)
+        if extra is not None:
+            neg = torch.cat([neg, extra.to(acc)], dim=1)
+        row_max = torch.maximum(neg.max(dim=1).values, l_pos)  # (M,)
+        neg.sub_(row_max[:, None]).exp_()  # exp(l_neg - max)
+        pos_exp = (l_pos - row_max).exp()
+        denom = neg.sum(dim=1) + pos_exp  # sum of exp(logit - max)
+        loss = denom.log() + row_max - l_pos  # (M,)
+        ctx.save_for_backward(query, positive, negatives, neg, pos_exp, denom)
+        ctx.inv_t = inv_t
+        ctx.has_extra = extra is not None
+        ctx.extra_dtype = None if extra is None else extra.dtype
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        query, positive, negatives, neg, pos_exp, denom = ctx.saved_tensors
+        inv_t = ctx.inv_t
+        k = negatives.shape[0]
+        # d loss_m / d l_j = softmax_j - [j = pos]; chain rule through /t.
+        scale = (grad_loss / denom * inv_t)[:, None]  # (M, 1)
+        p_neg = neg.mul_(scale)  # in place: the buffer is not needed again
+        w_pos = (grad_loss * (pos_exp / denom - 1.0) * inv_t)[:, None]
+        grad_q = grad_p = grad_extra = None
+        dtype = query.dtype
+        if ctx.needs_input_grad[0]:
+            grad_q = (torch.mm(p_neg[:, :k].to(negatives.dtype), negatives)
+                      .to(dtype) + w_pos.to(dtype) * positive)
+        if ctx.needs_input_grad[1]:
+            grad_p = (w_pos * query.to(w_pos.dtype)).to(positive.dtype)
+        if ctx.has_extra and ctx.needs_input_grad[4]:
+            grad_extra = (p_neg[:, k:] / inv_t).to(  # extra carries its 1/t
+                ctx.extra_dtype)
+        return grad_q, grad_p, None, None, grad_extra
+
+
 def info_nce(query: torch.Tensor,
              positive: torch.Tensor,
              negatives: torch.Tensor,
@@ -12,9 +62,11 @@ def info_nce(query: torch.Tensor,
     """InfoNCE with one positive per query and a shared negative bank.
 
     ``L = mean_i [ -log exp(q_i.k+_i / t) / (exp(q_i.k+_i / t)
-    + sum_j exp(q_i.n_j / t)) ]`` (MoCo, Eq. 1), computed as
-    ``logaddexp(l_pos, logsumexp(l_neg)) - l_pos`` so the (M, 1 + K) logits
-    are never concatenated.
+    + sum_j exp(q_i.n_j / t)) ]`` (MoCo, Eq. 1), i.e. the cross-entropy of
+    ``[l_pos, l_neg]`` with label 0, computed without materialising the
+    concatenated logits and with one (M, K) buffer for forward and backward.
+    No gradient flows into ``negatives`` (a queue); use plain autograd
+    (e.g. ``F.cross_entropy``) where the negatives need one.
 
     Args:
         query: (M, C), L2-normalised.
@@ -25,11 +77,10 @@ def info_nce(query: torch.Tensor,
         extra_neg_logits: optional (M, E) logits already divided by t, added
             as further negatives (e.g. a hard negative per query).
     Returns:
-        scalar loss.
+        scalar loss (mean over the M queries), at least float32.
     """
-    l_pos = torch.einsum('mc,mc->m', query, positive) / temperature  # (M,)
-    l_neg = torch.mm(query, negatives.t()) / temperature  # (M, K)
-    lse_neg = torch.logsumexp(l_neg, dim=1)  # (M,)
-    if extra_neg_logits is not None:
-        lse_neg = torch.logaddexp(lse_neg, torch.logsumexp(extra_neg_logits, 1))
-    return (torch.logaddexp(l_pos, lse_neg) - l_pos).mean()
+    if negatives.requires_grad:
+        raise ValueError('info_nce takes a bank of negatives without '
+                         'gradient (a queue); detach it')
+    return _InfoNCEBank.apply(query, positive, negatives.detach(),
+                              float(temperature), extra_neg_logits).mean()

@@ -175,3 +175,16 @@ def test_loss_weight_warmup_hook():
         hook.before_train_iter(runner, it)
         seen.append(model.loss_lambda)
     assert seen == [0.0, 0.0, 0.0, 0.5, 0.5]
+
+
+def test_densecl_with_a_coarser_num_grid():
+    """num_grid below the native C5 grid: correspondence on pooled features."""
+    model = MODELS.build(dict(
+        type='DenseCL', queue_len=8, feat_dim=4,
+        backbone=dict(type='ResNet', depth=18, stem_channels=8,
+                      base_channels=8, out_indices=(3, )),
+        neck=dict(type='DenseProjectionNeck', in_channels=64, hid_channels=8,
+                  out_channels=4, num_grid=2),
+        head=dict(type='InfoNCEHead')))
+    losses = model.loss([torch.randn(2, 3, 96, 96), torch.randn(2, 3, 96, 96)])
+    assert all(torch.isfinite(v) for v in losses.values())

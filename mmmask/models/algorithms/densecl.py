@@ -79,9 +79,16 @@ class DenseCL(BaseMomentumContrast):
 
         # Positive of query location i: key output at argmax_j cos(f_i, f_j)
         # of the C5 backbone features f (no gradient flows through the match).
+        # With the neck's num_grid = S below the native grid, the features
+        # are pooled to the same S x S grid first.
         with torch.no_grad():
-            match = dense_correspondence(q_feats[-1].flatten(2),
-                                         k_feats[-1].flatten(2))  # (N, S^2)
+            f_q, f_k = q_feats[-1], k_feats[-1]
+            grid = getattr(self.neck, 'num_grid', None)
+            if grid is not None:
+                f_q = F.adaptive_avg_pool2d(f_q, grid)
+                f_k = F.adaptive_avg_pool2d(f_k, grid)
+            match = dense_correspondence(f_q.flatten(2),
+                                         f_k.flatten(2))  # (N, S^2)
             k_pos = torch.gather(
                 k_dense, 2, match.unsqueeze(1).expand(-1, k_dense.shape[1], -1))
         c = q_dense.shape[1]

@@ -247,8 +247,10 @@ def evaluate(backbone, data, args):
 
 def quiet_logs():
     """Only warnings from mmengine (init_weights logs every tensor)."""
+    import logging
+
     from mmengine.logging import MMLogger
-    MMLogger.get_instance('mmengine', log_level='WARNING')
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
 
 
 def main(argv=None):

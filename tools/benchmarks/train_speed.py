@@ -38,8 +38,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+for _path in (ROOT, osp.dirname(osp.abspath(__file__))):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 CONFIGS = dict(mocov2='configs/mocov2_r50.py', densecl='configs/densecl_r50.py')
 VARIANTS = ('mmmask', 'mmpretrain', 'floor')
@@ -386,6 +387,8 @@ def fmt(x, unit=''):
 
 def main(argv=None):
     args = parse_args(argv)
+    from learning_signal import quiet_logs
+    quiet_logs()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

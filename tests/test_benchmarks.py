@@ -1,0 +1,60 @@
+"""The benchmark scripts run on their smallest setting and print full tables
+of finite numbers (no timing thresholds here: speed goals live in the
+scripts' output, see docs/benchmarks.md)."""
+import importlib.util
+import math
+import os.path as osp
+import re
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(
+        name, osp.join(ROOT, 'tools', 'benchmarks', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table_rows(text, first_cell):
+    return [ln for ln in text.splitlines()
+            if ln.startswith('| ') and ln.split('|')[1].strip() in first_cell]
+
+
+def test_train_speed_smallest_setting(capsys, tmp_path):
+    bench = _load('train_speed')
+    rows = bench.main(['--depth', '18', '--img', '32', '--batch', '4',
+                       '--queue-len', '64', '--repeats', '1', '--warmup', '0',
+                       '--workers', '0', '--data-batches', '1',
+                       '--skip-memory', '--threads', '1'])
+    out = capsys.readouterr().out
+    step_rows = _table_rows(out, {'mocov2', 'densecl'})
+    # 3 variants x 2 methods in the step table + 2 rows of ratios
+    assert len(step_rows) == 8, out
+    for method in ('mocov2', 'densecl'):
+        for key in ('vs_mmpretrain', 'vs_floor', 'data', 'model',
+                    'data_vs_model'):
+            assert math.isfinite(rows[method][key]) and rows[method][key] > 0
+    assert math.isfinite(rows['densecl_vs_mocov2'])
+    for ln in step_rows[:6]:
+        assert float(ln.split('|')[3]) > 0  # the median seconds per step
+
+
+def test_learning_signal_smallest_setting(capsys):
+    bench = _load('learning_signal')
+    rows = bench.main(['--steps', '1', '--batch', '8', '--queue-len', '16',
+                       '--shot-draws', '1', '--base-channels', '8',
+                       '--threads', '1'])
+    out = capsys.readouterr().out
+    names = ['random init'] + list(bench.METHODS) + ['supervised (upper bound)']
+    assert [r['name'] for r in rows] == names
+    table = _table_rows(out, set(names))
+    assert len(table) == len(names)
+    for ln in table:
+        cells = [c.strip() for c in ln.split('|')[2:-1]]
+        assert len(cells) == 5
+        for c in cells[2:]:
+            assert math.isfinite(float(re.sub('[+%]', '', c)))
+    for r in rows:
+        assert 0 <= r['few'] <= 100 and 0 <= r['full'] <= 100

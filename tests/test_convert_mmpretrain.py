@@ -1,73 +1,38 @@
 """mmpretrain <-> mmmask checkpoint conversion (MoCo v2 and DenseCL)."""
 import importlib.util
-import logging
 import os.path as osp
 
 import pytest
 import torch
-from mmengine.logging import MMLogger
-from mmengine.registry import DefaultScope
+from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
+                     contrastive_cfg, tiny_resnet18)
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401
-from mmmask.registry import MODELS as MMMASK_MODELS
 from mmmask.utils.convert_mmpretrain import (convert_checkpoint,
                                              convert_state_dict, detect_method,
                                              mmmask_to_mmpretrain,
                                              mmpretrain_to_mmmask,
                                              momentum_from_mmpretrain,
                                              momentum_to_mmpretrain)
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = ['mocov2', 'densecl']
-QUEUE_LEN, FEAT_DIM, C5 = 32, 16, 64
-
-
-def _backbone():
-    return dict(type='ResNet', depth=18, stem_channels=8, base_channels=8,
-                out_indices=(3, ))
+QUEUE_LEN, FEAT_DIM, C5 = 32, 16, TINY_C5
+NECK = dict(in_channels=C5, hid_channels=32, out_channels=FEAT_DIM)
 
 
 def build_mmpretrain(method):
-    if method == 'mocov2':
-        cfg = dict(type='MoCo', neck=dict(type='MoCoV2Neck', in_channels=C5,
-                                          hid_channels=32,
-                                          out_channels=FEAT_DIM))
-    else:
-        cfg = dict(type='DenseCL', neck=dict(type='DenseCLNeck',
-                                             in_channels=C5, hid_channels=32,
-                                             out_channels=FEAT_DIM))
-    cfg.update(backbone=_backbone(), queue_len=QUEUE_LEN, feat_dim=FEAT_DIM,
-               momentum=0.001, head=dict(type='ContrastiveHead',
-                                         loss=dict(type='CrossEntropyLoss'),
-                                         temperature=0.2))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MMPRETRAIN_MODELS.build(cfg)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    return model
+    return build_mmpretrain_model(contrastive_cfg(
+        'mmpretrain', method, NECK, backbone=tiny_resnet18(),
+        queue_len=QUEUE_LEN, feat_dim=FEAT_DIM, momentum=0.001))
 
 
 def build_mmmask(method):
-    if method == 'mocov2':
-        cfg = dict(type='MoCoV2', neck=dict(
-            type='MLPProjectionNeck', in_channels=C5, hid_channels=32,
-            out_channels=FEAT_DIM))
-    else:
-        cfg = dict(type='DenseCL', neck=dict(
-            type='DenseProjectionNeck', in_channels=C5, hid_channels=32,
-            out_channels=FEAT_DIM))
-    cfg.update(backbone=_backbone(), queue_len=QUEUE_LEN, feat_dim=FEAT_DIM,
-               momentum=momentum_from_mmpretrain(0.001),
-               head=dict(type='InfoNCEHead', temperature=0.2))
-    with DefaultScope.overwrite_default_scope('mmmask'):
-        return MMMASK_MODELS.build(cfg)
+    return build_mmmask_model(contrastive_cfg(
+        'mmmask', method, NECK, backbone=tiny_resnet18(),
+        queue_len=QUEUE_LEN, feat_dim=FEAT_DIM,
+        momentum=momentum_from_mmpretrain(0.001)))
 
 
 @pytest.fixture(scope='module')

@@ -15,26 +15,23 @@ SGD step (lr 0.03) a gradient's rounding difference shows in the weights
 relative to their size.
 """
 import copy
-import logging
 
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.logging import MMLogger
-from mmengine.registry import DefaultScope
+from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
+                     contrastive_cfg, tiny_resnet18)
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401
-from mmmask.registry import MODELS as MMMASK_MODELS
 from mmmask.utils.convert_mmpretrain import (mmpretrain_to_mmmask,
                                              momentum_from_mmpretrain)
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 
 BATCH = 4
 QUEUE_LEN = 64
 FEAT_DIM = 16
 HID = 32
-C5 = 64  # ResNet-18 with base_channels=8: 8 * 2**3
+C5 = TINY_C5  # ResNet-18 with base_channels=8: 8 * 2**3
 LOSS_ATOL = 1e-5
 ATOL, RTOL = 1e-5, 1e-4
 # A large EMA step (mmpretrain's 1 - m) makes the key encoder visibly move
@@ -54,52 +51,31 @@ def one_thread():
 
 
 def backbone_cfg():
-    return dict(type='ResNet', depth=18, stem_channels=8, base_channels=8,
-                out_indices=(3, ), zero_init_residual=False)
+    return tiny_resnet18(zero_init_residual=False)
+
+
+def _cfg(library, method, neck=None, **model):
+    """The two libraries' models of ``method``, set up alike (DenseCL's
+    loss weight and whole-map dense neck spelt out)."""
+    neck = dict(in_channels=C5, hid_channels=HID, out_channels=FEAT_DIM,
+                **(neck or {}))
+    if method == 'densecl':
+        neck.update(num_grid=None)
+        model.update(loss_lambda=0.5)
+    return contrastive_cfg(library, method, neck, backbone=backbone_cfg(),
+                           queue_len=QUEUE_LEN, feat_dim=FEAT_DIM, **model)
 
 
 def build_mmpretrain(method, momentum=PRETRAIN_MOMENTUM):
-    head = dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
-                temperature=0.2)
-    if method == 'mocov2':
-        cfg = dict(type='MoCo', neck=dict(
-            type='MoCoV2Neck', in_channels=C5, hid_channels=HID,
-            out_channels=FEAT_DIM, with_avg_pool=True))
-    else:
-        cfg = dict(type='DenseCL', loss_lambda=0.5, neck=dict(
-            type='DenseCLNeck', in_channels=C5, hid_channels=HID,
-            out_channels=FEAT_DIM, num_grid=None))
-    cfg.update(backbone=backbone_cfg(), head=head, queue_len=QUEUE_LEN,
-               feat_dim=FEAT_DIM, momentum=momentum)
-    # pin the scope: a default scope left by another test ('mmmask') would
-    # make mmpretrain's registry build mmmask's DenseCL.
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MMPRETRAIN_MODELS.build(cfg)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
-    return model
+    neck = dict(with_avg_pool=True) if method == 'mocov2' else None
+    return build_mmpretrain_model(
+        _cfg('mmpretrain', method, neck, momentum=momentum))
 
 
 def build_mmmask(method, momentum=PRETRAIN_MOMENTUM, key_bn='shuffle'):
-    head = dict(type='InfoNCEHead', temperature=0.2)
-    if method == 'mocov2':
-        cfg = dict(type='MoCoV2', neck=dict(
-            type='MLPProjectionNeck', in_channels=C5, hid_channels=HID,
-            out_channels=FEAT_DIM))
-    else:
-        cfg = dict(type='DenseCL', loss_lambda=0.5, neck=dict(
-            type='DenseProjectionNeck', in_channels=C5, hid_channels=HID,
-            out_channels=FEAT_DIM, num_grid=None))
-    cfg.update(backbone=backbone_cfg(), head=head, queue_len=QUEUE_LEN,
-               feat_dim=FEAT_DIM, momentum=momentum_from_mmpretrain(momentum),
-               key_bn=key_bn)
-    with DefaultScope.overwrite_default_scope('mmmask'):
-        return MMMASK_MODELS.build(cfg)
+    return build_mmmask_model(_cfg(
+        'mmmask', method, momentum=momentum_from_mmpretrain(momentum),
+        key_bn=key_bn))
 
 
 def build_pair(method, momentum=PRETRAIN_MOMENTUM, seed=0):

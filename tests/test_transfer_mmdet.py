@@ -20,175 +20,24 @@ init are the configs' own: SyncBN needs no override, because mmengine's
 Runner turns SyncBN into BN when it trains without a process group (it
 logs "all SyncBatchNorm (SyncBN) layers ... reverted").
 
-Helpers shared with tests/test_transfer_mmseg.py and
-tests/test_export_and_knn.py live here (``pretrained_r50``, ``run``, ...).
+Helpers shared with tests/test_transfer_mmseg.py (``pretrained_r50``,
+``run``, ...) live in tests/helpers.py, the ``checkpoint`` fixture in
+tests/conftest.py.
 """
 import json
 import math
 import os
 import os.path as osp
-import subprocess
 import sys
-import textwrap
 
-import numpy as np
 import pytest
+from helpers import (IMAGE_SIZE, PHOTOS, ROOT, assert_finite_losses,
+                     check_ok, real_photos, run, write_probe,
+                     write_tiny_config)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DET_TRAIN = osp.join(ROOT, 'tools', 'benchmarks', 'mmdetection', 'train.py')
 DET_CONFIGS = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection')
-
-# name -> image width/height, class name, box (x0, y0, x1, y1) as fractions
-PHOTOS = {
-    'astronaut': ('person', (0.15, 0.05, 0.95, 1.0)),
-    'chelsea': ('cat', (0.1, 0.05, 0.85, 0.95)),
-    'coffee': ('cup', (0.15, 0.05, 0.85, 0.8)),
-    'rocket': ('rocket', (0.35, 0.05, 0.62, 0.95)),
-}
 CLASSES = ('person', 'cat', 'cup', 'rocket')
-IMAGE_SIZE = (128, 96)  # w, h
-
-
-# --------------------------------------------------------------------------
-# shared helpers
-# --------------------------------------------------------------------------
-def env(extra_path=None):
-    e = dict(os.environ)
-    paths = [p for p in (extra_path, e.get('PYTHONPATH')) if p]
-    e['PYTHONPATH'] = os.pathsep.join(paths)
-    e['OMP_NUM_THREADS'] = '1'
-    return e
-
-
-def run(cmd, timeout=300, extra_path=None):
-    proc = subprocess.run(cmd, cwd=ROOT, env=env(extra_path),
-                          timeout=timeout, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    return proc
-
-
-def check_ok(proc):
-    assert proc.returncode == 0, (
-        f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n'
-        f'--- stderr\n{proc.stderr[-6000:]}')
-
-
-def real_photos():
-    """The four bundled photographs, resized to IMAGE_SIZE, as uint8 RGB."""
-    from PIL import Image
-    from skimage import data
-    return {name: np.asarray(Image.fromarray(getattr(data, name)())
-                             .convert('RGB').resize(IMAGE_SIZE))
-            for name in PHOTOS}
-
-
-def pretrained_r50(base_dir):
-    """Path of a 2-iteration mmmask DenseCL ResNet-50 checkpoint, made once
-    per test session (kept under pytest's session temp dir)."""
-    work = osp.join(str(base_dir), 'mmmask_densecl_r50_pretrain')
-    ckpt = osp.join(work, 'iter_2.pth')
-    if osp.isfile(ckpt):
-        return ckpt
-    data_root = osp.join(work, 'images')
-    check_ok(run([sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
-                  '--out', data_root, '--num', '8']))
-    cfg = osp.join(work, 'densecl_r50_tiny.py')
-    with open(cfg, 'w') as f:
-        f.write(textwrap.dedent(f"""\
-            _base_ = {osp.join(ROOT, 'configs', 'demo',
-                               'densecl_r18_demo.py')!r}
-            model = dict(queue_len=8, backbone=dict(depth=50),
-                         neck=dict(in_channels=2048, hid_channels=256))
-            view = [dict(type='RandomResizedCrop', scale=64,
-                         crop_ratio_range=(0.2, 1.), backend='pillow'),
-                    dict(type='RandomFlip', prob=0.5)]
-            train_dataloader = dict(
-                batch_size=2, num_workers=0, persistent_workers=False,
-                dataset=dict(data_root={data_root!r}, pipeline=[
-                    dict(type='LoadImageFromFile'),
-                    dict(type='MultiView', num_views=2, transforms=[view]),
-                    dict(type='PackInputs')]))
-            train_cfg = dict(max_iters=2)
-            default_hooks = dict(logger=dict(interval=1),
-                                 checkpoint=dict(interval=2))
-            """))
-    proc = run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), cfg,
-                '--work-dir', work], extra_path=ROOT)
-    check_ok(proc)
-    assert osp.isfile(ckpt), os.listdir(work)
-    return ckpt
-
-
-PROBE = '''
-"""Test-only hook (never imports mmmask): after init_weights, compare the
-model's backbone (and C4 shared head) tensors with the checkpoint's."""
-import json
-import sys
-
-import torch
-from mmengine.hooks import Hook
-from mmengine.registry import HOOKS
-
-
-@HOOKS.register_module()
-class TransferProbeHook(Hook):
-    priority = 'VERY_HIGH'
-
-    def __init__(self, checkpoint, out):
-        self.checkpoint, self.out = checkpoint, out
-
-    def before_train(self, runner):
-        ckpt = torch.load(self.checkpoint, map_location='cpu',
-                          weights_only=True)['state_dict']
-        model = getattr(runner.model, 'module', runner.model)
-        result = dict(backbone=0, shared_head=0, differ=[],
-                      backbone_total=0,
-                      mmmask_imported='mmmask' in sys.modules)
-        for key, value in model.state_dict().items():
-            if key.startswith('backbone.'):
-                source, kind = key, 'backbone'
-            elif '.shared_head.layer4.' in key:
-                source = 'backbone.' + key.split('.shared_head.', 1)[1]
-                kind = 'shared_head'
-            else:
-                continue
-            if kind == 'backbone':
-                result['backbone_total'] += 1
-            if source in ckpt and torch.equal(ckpt[source], value):
-                result[kind] += 1
-            else:
-                result['differ'].append(key)
-        result['ckpt_layer4'] = sum(k.startswith('backbone.layer4.')
-                                    for k in ckpt)
-        with open(self.out, 'w') as f:
-            json.dump(result, f)
-'''
-
-
-def write_probe(directory):
-    with open(osp.join(directory, 'transfer_probe.py'), 'w') as f:
-        f.write(PROBE)
-    return str(directory)
-
-
-def read_losses(work_dir):
-    """The logged training scalars of the (only) run in ``work_dir``."""
-    runs = [osp.join(work_dir, d, 'vis_data', 'scalars.json')
-            for d in sorted(os.listdir(work_dir))]
-    runs = [r for r in runs if osp.isfile(r)]
-    assert runs, f'no scalars.json under {work_dir}'
-    with open(runs[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def assert_finite_losses(work_dir, iters=2):
-    rows = [r for r in read_losses(work_dir) if 'loss' in r]
-    assert [r['iter'] for r in rows] == list(range(1, iters + 1)), rows
-    for row in rows:
-        for key, value in row.items():
-            if key.startswith('loss'):
-                assert math.isfinite(value), (key, row)
-    return rows
 
 
 # --------------------------------------------------------------------------
@@ -230,11 +79,6 @@ def coco_set(tmp_path_factory):
     return str(root)
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return pretrained_r50(tmp_path_factory.getbasetemp())
-
-
 def _detector_overrides(name):
     """Model overrides of the test (fewer proposals and sampled RoIs: the
     stock 2000 / 512 make the res5 RoI head slow on the CPU), whether the
@@ -256,42 +100,27 @@ def write_tiny_det_config(path, bench, coco_root, probe_out, ckpt):
             "val_interval=1000)")
     sampler = ("dict(type='InfiniteSampler', shuffle=True)" if by_iter else
                "dict(type='DefaultSampler', shuffle=True)")
-    with open(path, 'w') as f:
-        f.write(textwrap.dedent(f"""\
-            _base_ = {bench!r}
-            custom_imports = dict(imports=['transfer_probe'],
-                                  allow_failed_imports=False)
-            custom_hooks = [dict(type='TransferProbeHook',
-                                 checkpoint={ckpt!r}, out={probe_out!r})]
-            model = dict({model})
-            pipeline = [
-                dict(type='LoadImageFromFile'),
-                dict(type='LoadAnnotations', with_bbox=True,
-                     with_mask={with_mask}),
-                dict(type='Resize', scale={IMAGE_SIZE}, keep_ratio=True),
-                dict(type='RandomFlip', prob=0.5),
-                dict(type='PackDetInputs')]
-            train_dataloader = dict(
-                batch_size=2, num_workers=0, persistent_workers=False,
-                sampler={sampler},
-                dataset=dict(_delete_=True, type='CocoDataset',
-                             data_root={coco_root!r},
-                             ann_file='train.json',
-                             data_prefix=dict(img='images/'),
-                             metainfo=dict(classes={CLASSES!r}),
-                             filter_cfg=dict(filter_empty_gt=True),
-                             pipeline=pipeline))
-            train_cfg = {loop}
-            val_dataloader = None
-            val_cfg = None
-            val_evaluator = None
-            test_dataloader = None
-            test_cfg = None
-            test_evaluator = None
-            default_hooks = dict(
-                logger=dict(interval=1),
-                checkpoint=dict(interval=100000, save_last=False))
-            """))
+    write_tiny_config(path, bench, ckpt, probe_out, f"""\
+        model = dict({model})
+        pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', with_bbox=True,
+                 with_mask={with_mask}),
+            dict(type='Resize', scale={IMAGE_SIZE}, keep_ratio=True),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackDetInputs')]
+        train_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            sampler={sampler},
+            dataset=dict(_delete_=True, type='CocoDataset',
+                         data_root={coco_root!r},
+                         ann_file='train.json',
+                         data_prefix=dict(img='images/'),
+                         metainfo=dict(classes={CLASSES!r}),
+                         filter_cfg=dict(filter_empty_gt=True),
+                         pipeline=pipeline))
+        train_cfg = {loop}
+        """)
 
 
 DETECTORS = sorted(f for f in os.listdir(DET_CONFIGS) if f.endswith('.py'))

@@ -1,8 +1,8 @@
 """mmmask checkpoints go straight into the stock mmseg benchmark configs.
 
-The 2-iteration mmmask DenseCL ResNet-50 checkpoint of
-tests/test_transfer_mmdet.py feeds, for each config under
-``configs/benchmarks/mmsegmentation/``, a run of
+The 2-iteration mmmask DenseCL ResNet-50 checkpoint (the ``checkpoint``
+fixture of tests/conftest.py, as in tests/test_transfer_mmdet.py) feeds,
+for each config under ``configs/benchmarks/mmsegmentation/``, a run of
 ``tools/benchmarks/mmsegmentation/train.py`` (never imports mmmask) on a
 tiny set of real photographs with drawn masks, laid out as the config's
 dataset expects (VOC, Cityscapes, ADE20K): after ``init_weights`` every
@@ -17,14 +17,11 @@ run without a process group.
 import os
 import os.path as osp
 import sys
-import textwrap
 
 import pytest
-from test_transfer_mmdet import (PHOTOS, assert_finite_losses, check_ok,
-                                 pretrained_r50, real_photos, run,
-                                 write_probe)
+from helpers import (PHOTOS, ROOT, assert_finite_losses, check_ok,
+                     real_photos, run, write_probe, write_tiny_config)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEG_TRAIN = osp.join(ROOT, 'tools', 'benchmarks', 'mmsegmentation',
                      'train.py')
 SEG_CONFIGS = osp.join(ROOT, 'configs', 'benchmarks', 'mmsegmentation')
@@ -77,48 +74,28 @@ def write_tiny_seg_config(path, bench, data_root, probe_out, ckpt):
     suffixes = (f"img_suffix={img_sfx!r}, seg_map_suffix={seg_sfx!r}, "
                 if dataset == 'CityscapesDataset' else '')
     reduce = 'reduce_zero_label=True' if 'ADE' in dataset else ''
-    with open(path, 'w') as f:
-        f.write(textwrap.dedent(f"""\
-            _base_ = {bench!r}
-            custom_imports = dict(imports=['transfer_probe'],
-                                  allow_failed_imports=False)
-            custom_hooks = [dict(type='TransferProbeHook',
-                                 checkpoint={ckpt!r}, out={probe_out!r})]
-            crop_size = (64, 64)
-            model = dict(data_preprocessor=dict(size=crop_size))
-            pipeline = [
-                dict(type='LoadImageFromFile'),
-                dict(type='LoadAnnotations', {reduce}),
-                dict(type='RandomCrop', crop_size=crop_size),
-                dict(type='RandomFlip', prob=0.5),
-                dict(type='PackSegInputs')]
-            train_dataloader = dict(
-                batch_size=2, num_workers=0, persistent_workers=False,
-                dataset=dict(_delete_=True, type={dataset!r},
-                             data_root={data_root!r}, {suffixes}
-                             data_prefix=dict(img_path={img_dir!r},
-                                              seg_map_path={seg_dir!r}),
-                             {extra + ',' if extra else ''}
-                             pipeline=pipeline))
-            train_cfg = dict(max_iters=2, val_interval=1000)
-            val_dataloader = None
-            val_cfg = None
-            val_evaluator = None
-            test_dataloader = None
-            test_cfg = None
-            test_evaluator = None
-            default_hooks = dict(
-                logger=dict(interval=1),
-                checkpoint=dict(interval=100000, save_last=False))
-            """))
+    write_tiny_config(path, bench, ckpt, probe_out, f"""\
+        crop_size = (64, 64)
+        model = dict(data_preprocessor=dict(size=crop_size))
+        pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', {reduce}),
+            dict(type='RandomCrop', crop_size=crop_size),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackSegInputs')]
+        train_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(_delete_=True, type={dataset!r},
+                         data_root={data_root!r}, {suffixes}
+                         data_prefix=dict(img_path={img_dir!r},
+                                          seg_map_path={seg_dir!r}),
+                         {extra + ',' if extra else ''}
+                         pipeline=pipeline))
+        train_cfg = dict(max_iters=2, val_interval=1000)
+        """)
 
 
 SEGMENTORS = sorted(f for f in os.listdir(SEG_CONFIGS) if f.endswith('.py'))
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    return pretrained_r50(tmp_path_factory.getbasetemp())
 
 
 def test_three_segmentation_configs_exist():

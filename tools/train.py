@@ -15,53 +15,39 @@ with one ``train.py: error: ...`` line on stderr and exit status 2.
 """
 import argparse
 import difflib
+import importlib.util
 import os
 import os.path as osp
-import subprocess
 import sys
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if osp.isdir(osp.join(REPO_ROOT, 'mmmask')) and REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)  # the checkout's mmmask first
 
-
-class UsageError(Exception):
-    """A mistake reported as one line, without a traceback."""
+# Shared with tools/benchmarks/downstream_train.py, loaded by its path.
+_spec = importlib.util.spec_from_file_location(
+    '_launcher_utils', osp.join(REPO_ROOT, 'tools', '_launcher_utils.py'))
+launch = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(launch)
+UsageError = launch.UsageError
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
-
     parser = argparse.ArgumentParser(description='Train a model')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models '
-                        '(default: ./work_dirs/<config name>)')
-    parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint; without a value, from the '
-        'latest checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed precision training (needs CUDA)')
+    launch.add_run_args(parser, work_dir_help='the dir to save logs and '
+                        'models (default: ./work_dirs/<config name>)')
     parser.add_argument('--no-validate', action='store_true',
                         help='do not validate during training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the learning rate by total batch size / '
-                        'auto_scale_lr.base_batch_size')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, "key=value" with dotted keys '
-        '(list items by index: a.0.b=1); every key must already exist in '
-        'the config')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
-                                               'mpi'], default='none',
-                        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch>=2) or --local_rank.
-    parser.add_argument('--local-rank', '--local_rank', type=int, default=0,
-                        dest='local_rank')
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    launch.add_override_and_launcher_args(
+        parser,
+        auto_scale_lr_help='scale the learning rate by total batch size / '
+        'auto_scale_lr.base_batch_size',
+        cfg_options_help='override config settings, "key=value" with dotted '
+        'keys (list items by index: a.0.b=1); every key must already exist '
+        'in the config',
+        launcher_help='job launcher')
+    return launch.parse_launch_args(parser, argv)
 
 
 # --------------------------------------------------------------------------
@@ -135,39 +121,16 @@ def check_data_root(cfg) -> None:
 
 def merge_args(cfg, args):
     """Apply the command line to ``cfg`` the way mmpretrain's train.py does."""
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    launch.set_work_dir(cfg, args)
     if args.amp:
-        import torch
-        if not torch.cuda.is_available():
-            raise UsageError('--amp needs a CUDA device; this machine has '
-                             'none (train without --amp)')
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper not in ('AmpOptimWrapper', 'DeepSpeedOptimWrapper'):
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        if '://' not in args.resume and not osp.isfile(args.resume):
-            raise UsageError(f'--resume checkpoint not found: {args.resume}')
-        cfg.resume = True
-        cfg.load_from = args.resume
-
+        launch.enable_amp(
+            cfg, lambda wrapper: wrapper not in ('AmpOptimWrapper',
+                                                 'DeepSpeedOptimWrapper'),
+            cuda_hint='; this machine has none (train without --amp)')
+    launch.set_resume(cfg, args.resume, check_file=True)
     if args.auto_scale_lr:
-        scale = cfg.get('auto_scale_lr')
-        if not isinstance(scale, dict) or 'base_batch_size' not in scale:
-            raise UsageError(
-                '--auto-scale-lr needs auto_scale_lr = dict(base_batch_size=N)'
-                ' in the config (the batch size its lr was set for)')
-        cfg.auto_scale_lr.enable = True
-
+        launch.enable_auto_scale_lr(
+            cfg, hint=' (the batch size its lr was set for)')
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
@@ -180,26 +143,6 @@ def merge_args(cfg, args):
 # --------------------------------------------------------------------------
 # distributed runs on CPU-only machines
 # --------------------------------------------------------------------------
-def _set_env_from(launcher: str) -> None:
-    """RANK / WORLD_SIZE / LOCAL_RANK / MASTER_* for gloo's env:// init."""
-    env = os.environ
-    if launcher == 'slurm':
-        env['RANK'] = env['SLURM_PROCID']
-        env['WORLD_SIZE'] = env['SLURM_NTASKS']
-        env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
-        if 'MASTER_ADDR' not in env:
-            env['MASTER_ADDR'] = subprocess.getoutput(
-                f'scontrol show hostname {env["SLURM_NODELIST"]} | head -n1')
-        env.setdefault('MASTER_PORT', '29500')
-    elif launcher == 'mpi':
-        env['RANK'] = env['OMPI_COMM_WORLD_RANK']
-        env['WORLD_SIZE'] = env['OMPI_COMM_WORLD_SIZE']
-        env['LOCAL_RANK'] = env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0')
-        env.setdefault('MASTER_ADDR', '127.0.0.1')
-        env.setdefault('MASTER_PORT', '29500')
-    # pytorch (torchrun) sets all of them itself.
-
-
 def setup_cpu_distributed(cfg) -> None:
     """Open a gloo process group and make DDP run on CPU modules.
 
@@ -207,23 +150,14 @@ def setup_cpu_distributed(cfg) -> None:
     DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU
     modules. The Runner skips ``init_dist`` when a group already exists.
     """
-    import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
     from mmmask.registry import MODEL_WRAPPERS
 
-    if cfg.get('env_cfg') is None:
-        cfg.env_cfg = dict()
-    if cfg.env_cfg.get('dist_cfg') is None:
-        cfg.env_cfg.dist_cfg = dict()
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-
+    launch.use_gloo_backend(cfg)
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
-        cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', device_ids=None,
-            broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+        cfg.model_wrapper_cfg = launch.cpu_ddp_wrapper_cfg(cfg)
     else:
         wrapper.setdefault('type', 'MMDistributedDataParallel')
         wrapper_type = wrapper['type']
@@ -232,15 +166,8 @@ def setup_cpu_distributed(cfg) -> None:
         if isinstance(wrapper_type, type) and issubclass(
                 wrapper_type, DistributedDataParallel):
             wrapper['device_ids'] = None
-
-    if not dist.is_initialized():
-        _set_env_from(cfg.launcher)
-        kwargs = {}
-        timeout = cfg.env_cfg.dist_cfg.get('timeout')
-        if timeout is not None:
-            import datetime
-            kwargs['timeout'] = datetime.timedelta(seconds=timeout)
-        dist.init_process_group(backend='gloo', **kwargs)
+    launch.init_gloo_process_group(
+        cfg.launcher, timeout=cfg.env_cfg.dist_cfg.get('timeout'))
 
 
 def add_safe_checkpoint_hook(cfg) -> None:
@@ -256,14 +183,7 @@ def add_safe_checkpoint_hook(cfg) -> None:
 
 # --------------------------------------------------------------------------
 def build_cfg(args):
-    from mmengine.config import Config
-
-    if not osp.isfile(args.config):
-        raise UsageError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        check_option_keys(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = launch.load_config(args, check_options=check_option_keys)
     cfg = merge_args(cfg, args)
     check_data_root(cfg)
     add_safe_checkpoint_hook(cfg)
@@ -271,32 +191,25 @@ def build_cfg(args):
 
 
 def build_runner(cfg):
-    from mmengine.runner import Runner
-
     from mmmask.registry import RUNNERS
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+    return launch.build_runner(cfg, RUNNERS)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         cfg = build_cfg(args)
-        import torch
         import mmmask.engine  # noqa: F401  (hooks, checkpoint loader)
-        if cfg.launcher != 'none' and not torch.cuda.is_available():
+        if launch.needs_cpu_distributed(cfg):
             setup_cpu_distributed(cfg)
         runner = build_runner(cfg)
     except UsageError as err:
-        print(f'train.py: error: {err}', file=sys.stderr)
-        return 2
+        return launch.report_usage_error(err)
     except KeyError as err:
         from mmmask.registry import UnknownTypeError
         if not isinstance(err, UnknownTypeError):
             raise
-        print(f'train.py: error: {err}', file=sys.stderr)
-        return 2
+        return launch.report_usage_error(err)
     runner.train()
     return 0
 

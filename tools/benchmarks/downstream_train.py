@@ -37,22 +37,22 @@ Additions over the stock scripts:
 """
 import argparse
 import importlib.util
-import os
 import os.path as osp
-import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PLACEHOLDER = '<PRETRAIN'
 
-
-class UsageError(Exception):
-    """A mistake reported as one line, without a traceback."""
+# Shared with tools/train.py, loaded by its path (stdlib, mmengine and torch
+# only: it never imports mmmask).
+_spec = importlib.util.spec_from_file_location(
+    '_launcher_utils', osp.join(ROOT, 'tools', '_launcher_utils.py'))
+launch = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(launch)
+UsageError = launch.UsageError
 
 
 def parse_args(argv=None, scope=None):
-    from mmengine.config import DictAction
-
     parser = argparse.ArgumentParser(
         description=f'Fine-tune a {scope or "downstream"} model from a '
         'pretrained mmmask checkpoint')
@@ -67,38 +67,25 @@ def parse_args(argv=None, scope=None):
         "'backbone.' prefix; 'none' for random init")
     parser.add_argument('--no-check-pretrained', action='store_true',
                         help='skip the pre-flight checkpoint check')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
-        help='resume from the given checkpoint; without a value, from the '
-        'latest checkpoint in the work dir')
-    parser.add_argument('--amp', action='store_true',
-                        help='mixed precision training (needs CUDA)')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale lr by total batch / '
-                        'auto_scale_lr.base_batch_size (linear rule)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, "key=value" with '
-                        'dotted keys')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local-rank', '--local_rank', type=int, default=0,
-                        dest='local_rank')
-    args = parser.parse_args(argv)
+    launch.add_run_args(parser,
+                        work_dir_help='the dir to save logs and models')
+    launch.add_override_and_launcher_args(
+        parser,
+        auto_scale_lr_help='scale lr by total batch / '
+        'auto_scale_lr.base_batch_size (linear rule)',
+        cfg_options_help='override config settings, "key=value" with '
+        'dotted keys')
+    args = launch.parse_launch_args(parser, argv)
     if scope is not None:
         args.scope = scope
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
 def load_transfer_module():
     """``mmmask/utils/transfer.py`` by file path (it imports only torch), so
     that the mmmask package stays unimported."""
-    path = osp.join(ROOT, 'mmmask', 'utils', 'transfer.py')
-    spec = importlib.util.spec_from_file_location('_mmmask_transfer', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return launch.load_by_path(
+        '_mmmask_transfer', osp.join(ROOT, 'mmmask', 'utils', 'transfer.py'))
 
 
 def _init_cfgs(node):
@@ -155,27 +142,12 @@ def set_pretrained(cfg, path):
 
 
 def merge_args(cfg, args):
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    launch.set_work_dir(cfg, args)
     if args.amp:
-        import torch
-        if not torch.cuda.is_available():
-            raise UsageError('--amp needs a CUDA device')
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        launch.enable_amp(cfg, lambda wrapper: wrapper == 'OptimWrapper')
     if args.auto_scale_lr:
-        if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
-            raise UsageError('--auto-scale-lr needs auto_scale_lr = '
-                             'dict(base_batch_size=N) in the config')
-        cfg.auto_scale_lr.enable = True
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+        launch.enable_auto_scale_lr(cfg)
+    launch.set_resume(cfg, args.resume)
     cfg.launcher = args.launcher
     cfg.default_scope = args.scope
     return cfg
@@ -184,33 +156,11 @@ def merge_args(cfg, args):
 def setup_cpu_distributed(cfg):
     """gloo process group and DDP without device ids (mmengine's
     ``init_dist`` calls ``torch.cuda.set_device``)."""
-    import torch.distributed as dist
-
-    cfg.setdefault('env_cfg', dict())
-    cfg.env_cfg.setdefault('dist_cfg', dict())
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-    wrapper = cfg.get('model_wrapper_cfg') or dict(
-        type='MMDistributedDataParallel', broadcast_buffers=False,
-        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    launch.use_gloo_backend(cfg)
+    wrapper = cfg.get('model_wrapper_cfg') or launch.cpu_ddp_wrapper_cfg(cfg)
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
-    if dist.is_initialized():
-        return
-    env = os.environ
-    if cfg.launcher == 'slurm':
-        env['RANK'] = env['SLURM_PROCID']
-        env['WORLD_SIZE'] = env['SLURM_NTASKS']
-        env['LOCAL_RANK'] = env.get('SLURM_LOCALID', '0')
-        env.setdefault('MASTER_ADDR', subprocess.getoutput(
-            f'scontrol show hostname {env["SLURM_NODELIST"]} | head -n1'))
-        env.setdefault('MASTER_PORT', '29500')
-    elif cfg.launcher == 'mpi':
-        env['RANK'] = env['OMPI_COMM_WORLD_RANK']
-        env['WORLD_SIZE'] = env['OMPI_COMM_WORLD_SIZE']
-        env['LOCAL_RANK'] = env.get('OMPI_COMM_WORLD_LOCAL_RANK', '0')
-        env.setdefault('MASTER_ADDR', '127.0.0.1')
-        env.setdefault('MASTER_PORT', '29500')
-    dist.init_process_group(backend='gloo')
+    launch.init_gloo_process_group(cfg.launcher)
 
 
 def enable_resume_loader():
@@ -223,13 +173,7 @@ def enable_resume_loader():
 
 
 def build_cfg(args):
-    from mmengine.config import Config
-
-    if not osp.isfile(args.config):
-        raise UsageError(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = launch.load_config(args)
     set_pretrained(cfg, args.pretrained)
     return merge_args(cfg, args)
 
@@ -253,24 +197,17 @@ def main(argv=None, scope=None) -> int:
     args = parse_args(argv, scope)
     try:
         cfg = build_cfg(args)
-        import torch
-        from mmengine.registry import init_default_scope
-        from mmengine.runner import Runner
+        from mmengine.registry import RUNNERS, init_default_scope
         init_default_scope(args.scope)
-        if cfg.launcher != 'none' and not torch.cuda.is_available():
+        if launch.needs_cpu_distributed(cfg):
             setup_cpu_distributed(cfg)
         if cfg.get('resume'):
             enable_resume_loader()
-        if 'runner_type' in cfg:
-            from mmengine.registry import RUNNERS
-            runner = RUNNERS.build(cfg)
-        else:
-            runner = Runner.from_cfg(cfg)
+        runner = launch.build_runner(cfg, RUNNERS)
         if not args.no_check_pretrained:
             preflight(runner)
     except UsageError as err:
-        print(f'train.py: error: {err}', file=sys.stderr)
-        return 2
+        return launch.report_usage_error(err)
     runner.train()
     return 0
 

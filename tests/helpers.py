@@ -1,0 +1,268 @@
+"""Helpers shared by the tests (imported as ``helpers``: pytest puts tests/
+on ``sys.path``).
+
+* transfer tests (tests/test_transfer_mmdet.py, tests/test_transfer_mmseg.py):
+  subprocess runs, the bundled photographs, the 2-iteration mmmask DenseCL
+  ResNet-50 checkpoint (the ``checkpoint`` fixture of tests/conftest.py),
+  the probe hook, tiny configs over the benchmark configs, logged losses;
+* tiny MoCo v2 / DenseCL models built by mmpretrain and by mmmask
+  (tests/test_convert_mmpretrain.py, tests/test_equivalence_mmpretrain.py).
+
+Nothing here imports mmmask or mmpretrain at import time.
+"""
+import json
+import logging
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+# name -> class name, box (x0, y0, x1, y1) as fractions of the image
+PHOTOS = {
+    'astronaut': ('person', (0.15, 0.05, 0.95, 1.0)),
+    'chelsea': ('cat', (0.1, 0.05, 0.85, 0.95)),
+    'coffee': ('cup', (0.15, 0.05, 0.85, 0.8)),
+    'rocket': ('rocket', (0.35, 0.05, 0.62, 0.95)),
+}
+IMAGE_SIZE = (128, 96)  # w, h
+
+
+# --------------------------------------------------------------------------
+# transfer tests: runs, photographs, checkpoint, probe, losses
+# --------------------------------------------------------------------------
+def env(extra_path=None):
+    e = dict(os.environ)
+    paths = [p for p in (extra_path, e.get('PYTHONPATH')) if p]
+    e['PYTHONPATH'] = os.pathsep.join(paths)
+    e['OMP_NUM_THREADS'] = '1'
+    return e
+
+
+def run(cmd, timeout=300, extra_path=None):
+    proc = subprocess.run(cmd, cwd=ROOT, env=env(extra_path),
+                          timeout=timeout, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    return proc
+
+
+def check_ok(proc):
+    assert proc.returncode == 0, (
+        f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n'
+        f'--- stderr\n{proc.stderr[-6000:]}')
+
+
+def real_photos():
+    """The four bundled photographs, resized to IMAGE_SIZE, as uint8 RGB."""
+    from PIL import Image
+    from skimage import data
+    return {name: np.asarray(Image.fromarray(getattr(data, name)())
+                             .convert('RGB').resize(IMAGE_SIZE))
+            for name in PHOTOS}
+
+
+def pretrained_r50(base_dir):
+    """Path of a 2-iteration mmmask DenseCL ResNet-50 checkpoint, made once
+    per test session (kept under pytest's session temp dir)."""
+    work = osp.join(str(base_dir), 'mmmask_densecl_r50_pretrain')
+    ckpt = osp.join(work, 'iter_2.pth')
+    if osp.isfile(ckpt):
+        return ckpt
+    data_root = osp.join(work, 'images')
+    check_ok(run([sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
+                  '--out', data_root, '--num', '8']))
+    cfg = osp.join(work, 'densecl_r50_tiny.py')
+    with open(cfg, 'w') as f:
+        f.write(textwrap.dedent(f"""\
+            _base_ = {osp.join(ROOT, 'configs', 'demo',
+                               'densecl_r18_demo.py')!r}
+            model = dict(queue_len=8, backbone=dict(depth=50),
+                         neck=dict(in_channels=2048, hid_channels=256))
+            view = [dict(type='RandomResizedCrop', scale=64,
+                         crop_ratio_range=(0.2, 1.), backend='pillow'),
+                    dict(type='RandomFlip', prob=0.5)]
+            train_dataloader = dict(
+                batch_size=2, num_workers=0, persistent_workers=False,
+                dataset=dict(data_root={data_root!r}, pipeline=[
+                    dict(type='LoadImageFromFile'),
+                    dict(type='MultiView', num_views=2, transforms=[view]),
+                    dict(type='PackInputs')]))
+            train_cfg = dict(max_iters=2)
+            default_hooks = dict(logger=dict(interval=1),
+                                 checkpoint=dict(interval=2))
+            """))
+    proc = run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), cfg,
+                '--work-dir', work], extra_path=ROOT)
+    check_ok(proc)
+    assert osp.isfile(ckpt), os.listdir(work)
+    return ckpt
+
+
+PROBE = '''
+"""Test-only hook (never imports mmmask): after init_weights, compare the
+model's backbone (and C4 shared head) tensors with the checkpoint's."""
+import json
+import sys
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class TransferProbeHook(Hook):
+    priority = 'VERY_HIGH'
+
+    def __init__(self, checkpoint, out):
+        self.checkpoint, self.out = checkpoint, out
+
+    def before_train(self, runner):
+        ckpt = torch.load(self.checkpoint, map_location='cpu',
+                          weights_only=True)['state_dict']
+        model = getattr(runner.model, 'module', runner.model)
+        result = dict(backbone=0, shared_head=0, differ=[],
+                      backbone_total=0,
+                      mmmask_imported='mmmask' in sys.modules)
+        for key, value in model.state_dict().items():
+            if key.startswith('backbone.'):
+                source, kind = key, 'backbone'
+            elif '.shared_head.layer4.' in key:
+                source = 'backbone.' + key.split('.shared_head.', 1)[1]
+                kind = 'shared_head'
+            else:
+                continue
+            if kind == 'backbone':
+                result['backbone_total'] += 1
+            if source in ckpt and torch.equal(ckpt[source], value):
+                result[kind] += 1
+            else:
+                result['differ'].append(key)
+        result['ckpt_layer4'] = sum(k.startswith('backbone.layer4.')
+                                    for k in ckpt)
+        with open(self.out, 'w') as f:
+            json.dump(result, f)
+'''
+
+
+def write_probe(directory):
+    with open(osp.join(directory, 'transfer_probe.py'), 'w') as f:
+        f.write(PROBE)
+    return str(directory)
+
+
+def read_losses(work_dir):
+    """The logged training scalars of the (only) run in ``work_dir``."""
+    runs = [osp.join(work_dir, d, 'vis_data', 'scalars.json')
+            for d in sorted(os.listdir(work_dir))]
+    runs = [r for r in runs if osp.isfile(r)]
+    assert runs, f'no scalars.json under {work_dir}'
+    with open(runs[-1]) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def assert_finite_losses(work_dir, iters=2):
+    rows = [r for r in read_losses(work_dir) if 'loss' in r]
+    assert [r['iter'] for r in rows] == list(range(1, iters + 1)), rows
+    for row in rows:
+        for key, value in row.items():
+            if key.startswith('loss'):
+                assert math.isfinite(value), (key, row)
+    return rows
+
+
+def write_tiny_config(path, bench, ckpt, probe_out, body):
+    """A test config over the benchmark config ``bench``: the probe hook
+    (backbone tensors against ``ckpt``, result in ``probe_out``), then
+    ``body`` (the test's model, data and loop overrides; dedented here), then
+    no validation or test, a log line per iteration and no checkpoint
+    saving."""
+    with open(path, 'w') as f:
+        f.write(textwrap.dedent(f"""\
+            _base_ = {bench!r}
+            custom_imports = dict(imports=['transfer_probe'],
+                                  allow_failed_imports=False)
+            custom_hooks = [dict(type='TransferProbeHook',
+                                 checkpoint={ckpt!r}, out={probe_out!r})]
+            """) + textwrap.dedent(body) + textwrap.dedent("""\
+            val_dataloader = None
+            val_cfg = None
+            val_evaluator = None
+            test_dataloader = None
+            test_cfg = None
+            test_evaluator = None
+            default_hooks = dict(
+                logger=dict(interval=1),
+                checkpoint=dict(interval=100000, save_last=False))
+            """))
+
+
+# --------------------------------------------------------------------------
+# tiny MoCo v2 / DenseCL models, in mmpretrain and in mmmask
+# --------------------------------------------------------------------------
+TINY_C5 = 64  # ResNet-18 with base_channels=8: 8 * 2**3
+
+# method -> (model type, neck type)
+MMPRETRAIN_TYPES = dict(mocov2=('MoCo', 'MoCoV2Neck'),
+                        densecl=('DenseCL', 'DenseCLNeck'))
+MMMASK_TYPES = dict(mocov2=('MoCoV2', 'MLPProjectionNeck'),
+                    densecl=('DenseCL', 'DenseProjectionNeck'))
+
+
+def tiny_resnet18(**extra):
+    """A ResNet-18 with 8 base channels, C5 (``TINY_C5`` channels) out."""
+    return dict(type='ResNet', depth=18, stem_channels=8, base_channels=8,
+                out_indices=(3, ), **extra)
+
+
+def contrastive_cfg(library, method, neck, **model):
+    """The model config of ``method`` ('mocov2' or 'densecl') in ``library``
+    ('mmpretrain' or 'mmmask'): its model and neck types, the neck
+    arguments ``neck``, the library's contrastive head at temperature 0.2
+    and the model arguments ``model`` (backbone, queue_len, ...)."""
+    if library == 'mmpretrain':
+        model_type, neck_type = MMPRETRAIN_TYPES[method]
+        head = dict(type='ContrastiveHead',
+                    loss=dict(type='CrossEntropyLoss'), temperature=0.2)
+    else:
+        model_type, neck_type = MMMASK_TYPES[method]
+        head = dict(type='InfoNCEHead', temperature=0.2)
+    return dict(type=model_type, neck=dict(type=neck_type, **neck),
+                head=head, **model)
+
+
+def build_mmpretrain_model(cfg):
+    """``cfg`` built by mmpretrain's registry and initialised (quietly).
+
+    The scope is pinned: a default scope left by another test ('mmmask')
+    would make mmpretrain's registry build mmmask's DenseCL.
+    """
+    from mmengine.logging import MMLogger
+    from mmengine.registry import DefaultScope
+
+    import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg)
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
+    try:
+        model.init_weights()
+    finally:
+        logger.setLevel(level)
+    return model
+
+
+def build_mmmask_model(cfg):
+    """``cfg`` built by mmmask's registry."""
+    from mmengine.registry import DefaultScope
+
+    import mmmask.models  # noqa: F401
+    from mmmask.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmmask'):
+        return MODELS.build(cfg)

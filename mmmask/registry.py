@@ -15,7 +15,7 @@ registered names.
 import difflib
 from typing import Any, List, Optional
 
-from mmengine.registry import Registry
+from mmengine.registry import DefaultScope, Registry
 from mmpretrain import registry as mmpretrain_registry
 
 __all__ = [
@@ -44,7 +44,18 @@ class MMMaskRegistry(Registry):
       parts of mmpretrain (and mmengine) are registered before a lookup.
     * ``get`` raises :class:`UnknownTypeError` instead of returning ``None``
       when the key is in no registry of the tree.
+    * ``build`` builds in the ``mmmask`` scope whatever the global default
+      scope is (mmengine would switch to the default scope's registry, so
+      ``mmmask.registry.MODELS.build`` after, e.g., an mmpretrain tool set
+      ``default_scope='mmpretrain'`` could not find mmmask's parts).
     """
+
+    def build(self, cfg, *args, **kwargs) -> Any:
+        current = DefaultScope.get_current_instance()
+        if current is not None and current.scope_name == self.scope:
+            return super().build(cfg, *args, **kwargs)
+        with DefaultScope.overwrite_default_scope(self.scope):
+            return super().build(cfg, *args, **kwargs)
 
     def import_from_location(self) -> None:
         super().import_from_location()

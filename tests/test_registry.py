@@ -52,6 +52,21 @@ def test_runner_style_build_through_default_scope():
     assert type(model).__module__.startswith('mmmask.')
 
 
+def test_mmmask_registry_builds_in_its_scope_under_another_default_scope():
+    """A tool that set default_scope='mmpretrain' (mmpretrain's own tools
+    do) must not hide mmmask's parts from mmmask's registry."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        neck = MODELS.build(dict(type='DenseProjectionNeck', in_channels=8,
+                                 hid_channels=8, out_channels=4))
+        model = MODELS.build(dict(
+            type='DenseCL', backbone=TINY_R18, queue_len=8, feat_dim=4,
+            neck=dict(type='DenseProjectionNeck', in_channels=64,
+                      hid_channels=8, out_channels=4),
+            head=dict(type='InfoNCEHead')))
+    assert type(neck).__module__.startswith('mmmask.')
+    assert type(model).__module__.startswith('mmmask.')
+
+
 def test_misspelt_type_names_registry_type_and_closest():
     with pytest.raises(UnknownTypeError) as info:
         MODELS.build(dict(type='DenseCLL', backbone=TINY_R18))

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from helpers import contrastive_cfg, tiny_resnet18
 from mmmask.models import (FeatureQueue, MomentumEncoder, dense_correspondence,
                            info_nce)
 from mmmask.registry import MODELS
@@ -146,13 +147,10 @@ def test_neck_channel_mismatch_is_one_clear_error():
 
 
 def test_single_view_input_is_a_clear_error():
-    model = MODELS.build(dict(
-        type='MoCoV2', queue_len=8, feat_dim=4,
-        backbone=dict(type='ResNet', depth=18, stem_channels=8,
-                      base_channels=8, out_indices=(3, )),
-        neck=dict(type='MLPProjectionNeck', in_channels=64, hid_channels=8,
-                  out_channels=4),
-        head=dict(type='InfoNCEHead')))
+    model = MODELS.build(contrastive_cfg(
+        'mmmask', 'mocov2', dict(in_channels=64, hid_channels=8,
+                                 out_channels=4),
+        backbone=tiny_resnet18(), queue_len=8, feat_dim=4))
     with pytest.raises(ValueError, match='two views'):
         model.loss(torch.randn(2, 3, 32, 32))
 
@@ -179,12 +177,9 @@ def test_loss_weight_warmup_hook():
 
 def test_densecl_with_a_coarser_num_grid():
     """num_grid below the native C5 grid: correspondence on pooled features."""
-    model = MODELS.build(dict(
-        type='DenseCL', queue_len=8, feat_dim=4,
-        backbone=dict(type='ResNet', depth=18, stem_channels=8,
-                      base_channels=8, out_indices=(3, )),
-        neck=dict(type='DenseProjectionNeck', in_channels=64, hid_channels=8,
-                  out_channels=4, num_grid=2),
-        head=dict(type='InfoNCEHead')))
+    model = MODELS.build(contrastive_cfg(
+        'mmmask', 'densecl', dict(in_channels=64, hid_channels=8,
+                                  out_channels=4, num_grid=2),
+        backbone=tiny_resnet18(), queue_len=8, feat_dim=4))
     losses = model.loss([torch.randn(2, 3, 96, 96), torch.randn(2, 3, 96, 96)])
     assert all(torch.isfinite(v) for v in losses.values())

@@ -1,5 +1,6 @@
 """Base classes of mmmask's self-supervised algorithms."""
 import warnings
+from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -33,7 +34,7 @@ def fallback_sync_bn(module: nn.Module, name: str) -> nn.Module:
     return revert_sync_batchnorm(module)
 
 
-class BaseSelfSupAlgorithm(BaseModel):
+class BaseSelfSupAlgorithm(BaseModel, metaclass=ABCMeta):
     """Backbone (+ neck, + head) built from mmmask's MODELS registry.
 
     ``forward(inputs, data_samples, mode)``: ``'loss'`` -> :meth:`loss`
@@ -78,8 +79,9 @@ class BaseSelfSupAlgorithm(BaseModel):
         """Backbone features of a batch (N, 3, H, W) (what transfers)."""
         return self.backbone(inputs)
 
+    @abstractmethod
     def loss(self, inputs, data_samples) -> Dict[str, torch.Tensor]:
-        raise NotImplementedError  # every registered subclass defines it
+        """A dict of named loss terms for a batch (each method's math)."""
 
 
 class BaseMomentumContrast(BaseSelfSupAlgorithm):

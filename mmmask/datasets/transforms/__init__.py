@@ -1,3 +1,5 @@
 from .loading import CorruptImageError, LoadImageFromFile, check_image_bytes
+from .masking import GenerateMask
 
-__all__ = ['LoadImageFromFile', 'CorruptImageError', 'check_image_bytes']
+__all__ = ['LoadImageFromFile', 'CorruptImageError', 'check_image_bytes',
+           'GenerateMask']

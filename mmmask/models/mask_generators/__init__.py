@@ -1,5 +1,10 @@
-"""Mask generators (registered in ``mmmask.registry.MASK_GENERATORS``).
+"""Mask generators, registered in ``mmmask.registry.MASK_GENERATORS``.
 
-The generators themselves arrive with the masked methods (issue: mask
-generators); the registry exists from the start so that plugins can add to it.
+One registry for every way of masking, used by ConvNet and ViT methods
+alike; see :mod:`.base` for the call signature shared by all of them.
 """
+from .base import (BaseMaskGenerator, as_generator, check_ratio,
+                   check_ratio_range)
+
+__all__ = ['BaseMaskGenerator', 'as_generator', 'check_ratio',
+           'check_ratio_range']

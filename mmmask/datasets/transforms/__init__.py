@@ -1,5 +1,12 @@
 from .loading import CorruptImageError, LoadImageFromFile, check_image_bytes
+from .geometry import (GeometricMultiView, RandomFlip, RandomResizedCrop,
+                       ViewGeometry, map_boxes, map_boxes_from_original,
+                       map_boxes_to_original, map_points, overlap_box)
 from .masking import GenerateMask
+from .regions import SampleOverlapRegion, box_iou
 
 __all__ = ['LoadImageFromFile', 'CorruptImageError', 'check_image_bytes',
-           'GenerateMask']
+           'GenerateMask', 'GeometricMultiView', 'RandomFlip',
+           'RandomResizedCrop', 'ViewGeometry', 'map_boxes',
+           'map_boxes_from_original', 'map_boxes_to_original', 'map_points',
+           'overlap_box', 'SampleOverlapRegion', 'box_iou']

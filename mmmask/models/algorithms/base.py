@@ -119,14 +119,25 @@ class BaseMomentumContrast(BaseSelfSupAlgorithm):
         row back in this rank's sample order.
         """
         self.key_encoder.update(dict(backbone=self.backbone, neck=self.neck))
+        return self.key_forward(im_k)
+
+    @torch.no_grad()
+    def key_forward(self, im_k: torch.Tensor, with_neck: bool = True):
+        """Run the key encoder (no EMA update) on ``im_k`` (N, 3, H, W),
+        with shuffle BN when ``key_bn='shuffle'``.
+
+        Returns ``(backbone outputs, neck outputs or None)``, rows in this
+        rank's sample order.
+        """
         shuffle = self.key_bn == 'shuffle'
         if shuffle:
             im_k, inverse = batch_shuffle(im_k)
         feats = self.key_encoder.backbone(im_k)
-        outs = self.key_encoder.neck(feats)
+        outs = self.key_encoder.neck(feats) if with_neck else None
         if shuffle:
             feats = tuple(batch_unshuffle(f, inverse) for f in feats)
-            outs = tuple(batch_unshuffle(o, inverse) for o in outs)
+            if outs is not None:
+                outs = tuple(batch_unshuffle(o, inverse) for o in outs)
         return feats, outs
 
     @staticmethod

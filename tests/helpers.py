@@ -66,35 +66,63 @@ def real_photos():
             for name in PHOTOS}
 
 
-def pretrained_r50(base_dir):
-    """Path of a 2-iteration mmmask DenseCL ResNet-50 checkpoint, made once
-    per test session (kept under pytest's session temp dir)."""
-    work = osp.join(str(base_dir), 'mmmask_densecl_r50_pretrain')
+# method -> (config, model overrides, views in the pipeline, packed keys) of
+# the 2-iteration ResNet-50 pretraining runs whose checkpoints the transfer
+# tests load (64 px views of the demo images, batch 2).
+_R50_RUNS = {
+    'densecl': (osp.join(ROOT, 'configs', 'demo', 'densecl_r18_demo.py'),
+                "queue_len=8, backbone=dict(depth=50), "
+                "neck=dict(in_channels=2048, hid_channels=256)",
+                "dict(type='MultiView', num_views=2, transforms=[view])", []),
+    'saliency_mocov2': (
+        osp.join(ROOT, 'configs', 'saliency_mocov2_r50.py'),
+        "queue_len=8, neck=dict(hid_channels=256), "
+        "query_mask=dict(base_size=64), hard_negative_mask=dict(base_size=64)",
+        "dict(type='MultiView', num_views=2, transforms=[view])", []),
+    'maskco': (
+        osp.join(ROOT, 'configs', 'maskco_r50.py'),
+        "queue_len=8, neck=dict(hid_channels=256), "
+        "mask_head=dict(num_convs=1)",
+        "dict(type='GeometricMultiView', num_views=2, transforms=[view], "
+        "min_overlap=0.05), dict(type='SampleOverlapRegion')",
+        ['view_geometry', 'regions', 'region_valid', 'neg_regions']),
+}
+
+
+def pretrained_r50(base_dir, method='densecl'):
+    """Path of a 2-iteration mmmask ResNet-50 checkpoint of ``method``
+    (a key of ``_R50_RUNS``) trained by tools/train.py, made once per test
+    session (kept under pytest's session temp dir)."""
+    base, model, views, keys = _R50_RUNS[method]
+    work = osp.join(str(base_dir), f'mmmask_{method}_r50_pretrain')
     ckpt = osp.join(work, 'iter_2.pth')
     if osp.isfile(ckpt):
         return ckpt
     data_root = osp.join(work, 'images')
     check_ok(run([sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
                   '--out', data_root, '--num', '8']))
-    cfg = osp.join(work, 'densecl_r50_tiny.py')
+    cfg = osp.join(work, f'{method}_r50_tiny.py')
     with open(cfg, 'w') as f:
         f.write(textwrap.dedent(f"""\
-            _base_ = {osp.join(ROOT, 'configs', 'demo',
-                               'densecl_r18_demo.py')!r}
-            model = dict(queue_len=8, backbone=dict(depth=50),
-                         neck=dict(in_channels=2048, hid_channels=256))
+            _base_ = {base!r}
+            model = dict({model})
             view = [dict(type='RandomResizedCrop', scale=64,
                          crop_ratio_range=(0.2, 1.), backend='pillow'),
                     dict(type='RandomFlip', prob=0.5)]
             train_dataloader = dict(
                 batch_size=2, num_workers=0, persistent_workers=False,
-                dataset=dict(data_root={data_root!r}, pipeline=[
+                dataset=dict(_delete_=True, type='CustomDataset',
+                             with_label=False, data_root={data_root!r},
+                             pipeline=[
                     dict(type='LoadImageFromFile'),
-                    dict(type='MultiView', num_views=2, transforms=[view]),
-                    dict(type='PackInputs')]))
-            train_cfg = dict(max_iters=2)
+                    {views},
+                    dict(type='PackInputs', algorithm_keys={keys!r})]))
+            train_cfg = dict(_delete_=True, type='IterBasedTrainLoop',
+                             max_iters=2)
+            param_scheduler = []
             default_hooks = dict(logger=dict(interval=1),
-                                 checkpoint=dict(interval=2))
+                                 checkpoint=dict(by_epoch=False, interval=2))
+            log_processor = dict(by_epoch=False)
             """))
     proc = run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), cfg,
                 '--work-dir', work], extra_path=ROOT)

@@ -33,14 +33,21 @@ def load_frozen_backbone(cfg: dict, checkpoint: str) -> nn.Module:
         state = {k[len('backbone.'):]: v for k, v in state.items()
                  if k.startswith('backbone.')}
     state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    missing, _ = net.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
-    if missing:
+    own = net.state_dict()
+    missing = [k for k in own if k not in state
+               and not k.endswith('num_batches_tracked')]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or wrong:
         raise KeyError(f'saliency checkpoint {checkpoint} lacks '
-                       f'{len(missing)} tensors of the saliency backbone '
-                       f'(e.g. {missing[:3]}); is it the right architecture?')
+                       f'{len(missing)} tensors of the saliency backbone and '
+                       f'has {len(wrong)} of other shapes (e.g. '
+                       f'{(missing + wrong)[:3]}); is it the right '
+                       'architecture?')
+    net.load_state_dict({k: state[k] for k in own if k in state},
+                        strict=False)
     net.requires_grad_(False)
-    return net.eval()
+    net.eval()  # (some backbones' train() returns None, not the module)
+    return net
 
 
 @MODELS.register_module()

@@ -1,0 +1,183 @@
+"""MaskCo (METHODS.md section 4).
+
+* RoIAlign features of the same region in both views of an identity
+  augmentation are equal (query backbone vs key encoder); with crops and
+  flips, the region's pixels themselves agree after mapping;
+* the loss equals a direct computation (masking, MPH, torchvision's
+  roi_align, the neck, cat + cross-entropy), same-image negatives included;
+* samples whose views did not overlap are left out of the loss;
+* missing pipeline keys are one clear error.
+"""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import TINY_C5, build_mmmask_model, real_photos, tiny_resnet18
+from torchvision.ops import roi_align
+
+import mmmask.datasets  # noqa: F401
+from mmmask.models.algorithms import region_features
+from mmmask.registry import TRANSFORMS
+
+TAU = 0.2
+
+
+def tiny_maskco(**kw):
+    cfg = dict(type='MaskCo', backbone=tiny_resnet18(),
+               neck=dict(type='MLPProjectionNeck', in_channels=TINY_C5,
+                         hid_channels=32, out_channels=16),
+               head=dict(type='InfoNCEHead', temperature=TAU),
+               mask_head=dict(type='MaskPredictionHead',
+                              in_channels=TINY_C5),
+               queue_len=32, feat_dim=16, key_bn='none')
+    cfg.update(kw)
+    return build_mmmask_model(cfg)
+
+
+def pipeline(view_transforms, **region):
+    return [TRANSFORMS.build(dict(type='GeometricMultiView', num_views=2,
+                                  transforms=[view_transforms])),
+            TRANSFORMS.build(dict(type='SampleOverlapRegion', **region)),
+            TRANSFORMS.build(dict(type='PackInputs', algorithm_keys=[
+                'view_geometry', 'regions', 'region_valid',
+                'neg_regions']))]
+
+
+def make_batch(view_transforms, n=4, seed=0, **region):
+    photos = list(real_photos().values())
+    steps = pipeline(view_transforms, **region)
+    np.random.seed(seed)
+    inputs, samples = [[], []], []
+    for i in range(n):
+        res = dict(img=photos[i % len(photos)][..., ::-1].copy())
+        for t in steps:
+            res = t(res)
+        for v in range(2):
+            inputs[v].append(res['inputs'][v].float())
+        samples.append(res['data_samples'])
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+    views = [(torch.stack(v) - mean) / std for v in inputs]
+    return views, samples
+
+
+def test_identity_views_give_equal_region_features():
+    model = tiny_maskco()
+    views, samples = make_batch([])  # no transform: both views = the image
+    regions = torch.stack([torch.as_tensor(s.regions) for s in samples])
+    assert torch.equal(regions[:, 0], regions[:, 1])
+    assert torch.equal(views[0], views[1])
+    model.key_encoder.update(dict(backbone=model.backbone, neck=model.neck))
+    with torch.no_grad():
+        fq = model.backbone(views[0])[-1]
+        fk = model.key_forward(views[1], with_neck=False)[0][-1]
+        size = views[0].shape[-1]
+        rq = region_features(fq, regions[:, 0], size)
+        rk = region_features(fk, regions[:, 1], size)
+    assert rq.shape == (4, TINY_C5, 7, 7)
+    assert torch.allclose(rq, rk, atol=1e-6)
+    assert rq.abs().sum() > 0
+
+
+def test_region_pixels_agree_across_cropped_and_flipped_views():
+    view = [dict(type='RandomResizedCrop', scale=64,
+                 crop_ratio_range=(0.4, 1.0)),
+            dict(type='RandomFlip', prob=0.5)]
+    views, samples = make_batch(view, n=8, seed=1)
+    flips = 0
+    for i, s in enumerate(samples):
+        if not s.region_valid:
+            continue
+        ga, gb = s.view_geometry
+        boxes = torch.as_tensor(s.regions)
+        # RoIAlign on the pixels themselves (stride 1)
+        a = region_features(views[0][i:i + 1], boxes[0:1], 64)[0]
+        b = region_features(views[1][i:i + 1], boxes[1:2], 64)[0]
+        if ga.flip != gb.flip:
+            b = b.flip(-1)
+            flips += 1
+        # resampling differences only (a wrong box gives 0.2-1.5 here)
+        assert (a - b).abs().mean() < 0.1, i
+    assert flips > 0
+
+
+def test_loss_equals_a_direct_computation():
+    torch.manual_seed(0)
+    model = tiny_maskco(use_same_image_negatives=True)
+    view = [dict(type='RandomResizedCrop', scale=64,
+                 crop_ratio_range=(0.4, 1.0)),
+            dict(type='RandomFlip', prob=0.5)]
+    views, samples = make_batch(view, n=4, seed=2, num_neg_regions=2)
+    queue = model.queue.negatives().clone()
+    loss = model.loss(views, samples)['loss_region']
+
+    # by hand; the first EMA update copies the online weights
+    mask = torch.stack([torch.as_tensor(s.mask) for s in samples])
+    boxes = torch.stack([torch.as_tensor(s.regions) for s in samples])
+    negs = torch.stack([torch.as_tensor(s.neg_regions) for s in samples])
+    x_q = views[0].masked_fill(mask[:, None], 0.0)  # dataset-mean fill
+    f = model.backbone(x_q)[-1]
+    f = model.mask_head.convs(f) + f  # MPH, residual
+    scale = f.shape[-1] / 64
+
+    def rois(boxes_per_image):  # (N, K, 4) -> (N K, 5) with batch index
+        n, k = boxes_per_image.shape[:2]
+        idx = torch.arange(n).repeat_interleave(k).float()[:, None]
+        return torch.cat([idx, boxes_per_image.reshape(-1, 4)], 1)
+
+    def project(feat):
+        return F.normalize(model.neck([feat])[0], dim=1)
+
+    q = project(roi_align(f, rois(boxes[:, :1]), 7, scale, 2, True))
+    with torch.no_grad():
+        fk = model.backbone(views[1])[-1]
+        k = project(roi_align(fk, rois(boxes[:, 1:2]), 7, scale, 2, True))
+        kn = project(roi_align(fk, rois(negs), 7, scale, 2, True))
+    kn = kn.view(4, 2, -1)
+    logits = torch.cat([(q * k).sum(1, keepdim=True),
+                        q @ queue.t(),
+                        torch.einsum('nc,nkc->nk', q, kn)], dim=1) / TAU
+    expected = F.cross_entropy(logits, torch.zeros(4, dtype=torch.long))
+    assert torch.allclose(loss, expected, atol=1e-5)
+    # the keys went into the queue (after the step's read)
+    model.queue.flush()
+    assert torch.allclose(model.queue.feats[:4], k, atol=1e-6)
+
+
+def test_samples_without_overlap_are_left_out():
+    torch.manual_seed(0)
+    model = tiny_maskco()
+    views, samples = make_batch([], n=4)
+    samples[1].region_valid = False
+    samples[3].region_valid = False
+    ref = tiny_maskco()
+    ref.load_state_dict(model.state_dict())
+    model.eval()  # BN on running statistics: rows independent of the batch
+    ref.eval()
+    full = model.loss(views, samples)['loss_region']
+    keep = [0, 2]
+    part = ref.loss([v[keep] for v in views],
+                    [samples[i] for i in keep])['loss_region']
+    assert torch.allclose(full, part, atol=1e-5)
+    for s in samples:
+        s.region_valid = False
+    zero = tiny_maskco().loss(views, samples)['loss_region']
+    assert zero.item() == 0.0 and zero.requires_grad
+
+
+def test_missing_region_keys_are_a_clear_error():
+    model = tiny_maskco()
+    views, samples = make_batch([], n=2)
+    for s in samples:
+        del s.regions
+    with pytest.raises(KeyError, match='SampleOverlapRegion'):
+        model.loss(views, samples)
+
+
+def test_mask_prediction_head_shape_and_error():
+    from mmmask.registry import MODELS
+    mph = MODELS.build(dict(type='MaskPredictionHead', in_channels=16))
+    x = torch.randn(2, 16, 5, 5)
+    assert mph(x).shape == x.shape
+    with pytest.raises(ValueError, match='in_channels=16'):
+        mph(torch.randn(2, 8, 5, 5))

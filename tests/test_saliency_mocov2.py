@@ -1,0 +1,208 @@
+"""Saliency-guided masking on MoCo v2 (METHODS.md section 3).
+
+* with a hand-made saliency map, the model masks the query where the
+  generator (same seed) says, foreground cells at their true positions, and
+  the hard negative only on the foreground;
+* the saliency map of the key encoder is the channel sum of its C5 map;
+* the hard-negative logit is alpha * q . k_hn / tau and the whole loss
+  equals a direct computation (torch.cat + cross-entropy);
+* a frozen saliency backbone loads from a local checkpoint (torchvision or
+  mmmask layout), stays in eval mode, gets no gradient; a missing file or a
+  wrong architecture is a clear error;
+* a short tools/train.py run trains (see tests/test_masked_train.py).
+"""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from helpers import TINY_C5, build_mmmask_model, tiny_resnet18
+
+import mmmask.models  # noqa: F401
+from mmmask.models.mask_generators import as_generator
+from mmmask.registry import MASK_GENERATORS
+
+TAU, ALPHA = 0.2, 2.0
+
+
+def tiny_saliency(**kw):
+    cfg = dict(type='SaliencyMoCoV2', backbone=tiny_resnet18(),
+               neck=dict(type='MLPProjectionNeck', in_channels=TINY_C5,
+                         hid_channels=32, out_channels=16),
+               head=dict(type='InfoNCEHead', temperature=TAU),
+               queue_len=32, feat_dim=16, key_bn='none', alpha=ALPHA)
+    cfg.update(kw)
+    return build_mmmask_model(cfg)
+
+
+def handmade_saliency():
+    sal = np.ones((7, 7), dtype=np.float32)
+    sal[1:6, 4:7] = 9.0  # foreground: a block on the right
+    return sal, sal >= sal.mean() - 0.6 * sal.std()
+
+
+def views(n=4, size=56, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, 3, size, size, generator=g) for _ in range(2)]
+
+
+def test_masks_follow_a_handmade_saliency_map():
+    sal, fg = handmade_saliency()
+    assert fg[1:6, 4:7].all() and fg.sum() == 15
+    qcfg = dict(type='SaliencyGridMaskGenerator', focal_prob=0.0,
+                channel_prob=0.5, ratio_range=(0.2, 0.24), base_size=56)
+    hcfg = dict(type='ForegroundMaskGenerator', focal_prob=0.0, base_size=56)
+    model = tiny_saliency(query_mask=qcfg, hard_negative_mask=hcfg,
+                          fill=dict(type='MeanFill', mode='dataset'),
+                          hard_negative_fill=dict(type='MeanFill',
+                                                  mode='dataset'))
+    im_q, im_k = views()
+    model.saliency_maps = lambda x: torch.from_numpy(sal)[None].repeat(
+        len(x), 1, 1)
+    np.random.seed(3)
+    out = model.prepare_views(im_q, im_k)
+    # the same draws, straight from the generators
+    np.random.seed(3)
+    rng = as_generator(None)
+    qgen, hgen = MASK_GENERATORS.build(qcfg), MASK_GENERATORS.build(hcfg)
+    q_expected = [qgen(rng, saliency=sal, image_size=(56, 56))
+                  for _ in range(4)]
+    h_expected = [hgen(rng, saliency=sal, image_size=(56, 56))
+                  for _ in range(4)]
+    for i in range(4):
+        qm = out['query_mask'][i].numpy()
+        assert np.array_equal(qm, q_expected[i]['mask'])
+        cells = qm.reshape(3, 7, 8, 7, 8).all(axis=(2, 4))
+        r = q_expected[i]['ratio']
+        n_fg = round(min(r * 15 / 49, 0.55) * 49)
+        for c in range(3):
+            assert cells[c].sum() == int(49 * r)
+            assert (cells[c] & fg).sum() == n_fg  # true positions
+        # filled pixels are the fill's (0: dataset mean), the rest untouched
+        q = out['query'][i]
+        assert (q[torch.from_numpy(qm)] == 0).all()
+        assert torch.equal(q[~torch.from_numpy(qm)],
+                           im_q[i][~torch.from_numpy(qm)])
+        hm = out['hard_negative_mask'][i].numpy()
+        assert np.array_equal(hm, h_expected[i]['mask'])
+        hcells = hm.reshape(3, 7, 8, 7, 8).all(axis=(2, 4))[0]
+        assert not (hcells & ~fg).any()
+        assert hcells.sum() == round(h_expected[i]['ratio'] * 15)
+    assert torch.equal(out['key'], im_k)  # the key view is not masked
+
+
+def test_saliency_is_the_channel_sum_of_the_key_encoders_c5():
+    model = tiny_saliency()
+    x = views(n=2, size=224)[0]
+    model.key_encoder.update(dict(backbone=model.backbone, neck=model.neck))
+    with torch.no_grad():
+        c5 = model.key_encoder.backbone(x)[-1]  # (2, 64, 7, 7)
+    assert torch.allclose(model.saliency_maps(x), c5.sum(1), atol=1e-4)
+    # a smaller map is brought to the grid by nearest neighbour
+    small = views(n=2, size=64)[0]
+    with torch.no_grad():
+        c5 = model.key_encoder.backbone(small)[-1].sum(1, keepdim=True)
+    assert torch.allclose(model.saliency_maps(small),
+                          F.interpolate(c5, size=(7, 7))[:, 0], atol=1e-4)
+
+
+def test_hard_negative_logit_and_loss_equal_a_direct_computation():
+    torch.manual_seed(0)
+    model = tiny_saliency()
+    im_q, im_k = views(n=6, size=64)
+    queue = model.queue.negatives().clone()
+
+    recorded = {}
+    loss_fn = model.head.loss
+
+    def spy(q, k, neg, extra=None):
+        recorded['extra'] = extra
+        return loss_fn(q, k, neg, extra)
+
+    model.head.loss = spy
+    np.random.seed(1)
+    torch.manual_seed(1)
+    loss = model.loss([im_q, im_k])['loss_global']
+
+    # By hand, from the same draws: the first EMA update copies the online
+    # weights, so the key encoder is the online encoder here.
+    np.random.seed(1)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        v = model.prepare_views(im_q, im_k)
+
+    def encode(x):
+        return F.normalize(model.neck(model.backbone(x))[0], dim=1)
+
+    q = encode(v['query'])
+    with torch.no_grad():
+        k, k_hn = encode(v['key']), encode(v['hard_negative'])
+    hn_logit = ALPHA * (q * k_hn).sum(1, keepdim=True) / TAU
+    assert torch.allclose(recorded['extra'], hn_logit, atol=1e-5)
+    logits = torch.cat([(q * k).sum(1, keepdim=True) / TAU,
+                        q @ queue.t() / TAU, hn_logit], dim=1)
+    expected = F.cross_entropy(logits, torch.zeros(6, dtype=torch.long))
+    assert torch.allclose(loss, expected, atol=1e-5)
+    # without the hard negative the loss is plain MoCo v2 on masked views
+    assert not torch.allclose(
+        F.cross_entropy(logits[:, :-1], torch.zeros(6, dtype=torch.long)),
+        expected, atol=1e-4)
+
+
+def test_no_hard_negative_option():
+    model = tiny_saliency(hard_negative_mask=None)
+    out = model.prepare_views(*views(n=2))
+    assert 'hard_negative' not in out
+    assert torch.isfinite(model.loss(views(n=2))['loss_global'])
+
+
+def _save_resnet(path, prefix, torchvision_layout=False):
+    from mmmask.registry import MODELS
+    net = MODELS.build(tiny_resnet18())
+    state = {prefix + k: v for k, v in net.state_dict().items()}
+    if torchvision_layout:
+        state['fc.weight'] = torch.zeros(10, TINY_C5)
+        torch.save(state, path)
+    else:
+        torch.save(dict(state_dict=state, meta=dict()), path)
+    return net
+
+
+@pytest.mark.parametrize('layout', ['mmmask', 'torchvision'])
+def test_frozen_saliency_backbone_from_a_local_checkpoint(layout, tmp_path):
+    path = str(tmp_path / 'saliency.pth')
+    net = _save_resnet(path, 'backbone.' if layout == 'mmmask' else '',
+                       torchvision_layout=layout == 'torchvision')
+    model = tiny_saliency(saliency_backbone=tiny_resnet18(),
+                          saliency_checkpoint=path)
+    for k, v in net.state_dict().items():
+        assert torch.equal(model.saliency_net.state_dict()[k], v)
+    model.train()
+    assert not model.saliency_net.training
+    assert all(not p.requires_grad for p in model.saliency_net.parameters())
+    loss = model.loss(views(n=4))['loss_global']
+    loss.backward()
+    assert all(p.grad is None for p in model.saliency_net.parameters())
+    x = views(n=2)[0]
+    with torch.no_grad():
+        expected = model.saliency_net(x)[-1].sum(1, keepdim=True)
+    assert torch.allclose(model.saliency_maps(x),
+                          F.interpolate(expected, size=(7, 7))[:, 0],
+                          atol=1e-4)
+
+
+def test_saliency_checkpoint_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match='saliency checkpoint not '
+                       'found: /no/such.pth'):
+        tiny_saliency(saliency_backbone=tiny_resnet18(),
+                      saliency_checkpoint='/no/such.pth')
+    path = str(tmp_path / 'r18.pth')
+    _save_resnet(path, 'backbone.')
+    with pytest.raises(KeyError, match='lacks .* tensors of the saliency '
+                       'backbone'):
+        tiny_saliency(saliency_backbone=dict(tiny_resnet18(), depth=50),
+                      saliency_checkpoint=path)
+    with pytest.raises(ValueError, match='go together'):
+        tiny_saliency(saliency_checkpoint=path)
+    with pytest.raises(ValueError, match='grid_size=5'):
+        tiny_saliency(query_mask=dict(type='SaliencyGridMaskGenerator',
+                                      grid_size=5))

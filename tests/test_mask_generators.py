@@ -161,7 +161,7 @@ def test_region_generator_boxes_inside_bounds():
     rng = as_generator(0)
     bounds = (10.0, 20.0, 50.0, 44.0)
     for _ in range(100):
-        out = gen(rng, bounds=bounds, shape=(64, 64))
+        out = gen(rng, bounds=bounds, image_size=(64, 64))
         x0, y0, x1, y1 = out['box']
         assert bounds[0] <= x0 < x1 <= bounds[2]
         assert bounds[1] <= y0 < y1 <= bounds[3]
@@ -238,3 +238,20 @@ def test_fill_rejects_a_wrong_mask_shape():
     x, mask = _batch()
     with pytest.raises(ValueError, match='mask must be'):
         build('MeanFill')(x, mask[:, :2])
+
+
+def test_generate_mask_transform_in_a_pipeline():
+    from mmmask.registry import TRANSFORMS
+    t = TRANSFORMS.build(dict(
+        type='GenerateMask', info_key='mask_info',
+        generator=dict(type='SaliencyGridMaskGenerator', focal_prob=0.0)))
+    np.random.seed(0)
+    res = t(dict(img=np.zeros((56, 70, 3), dtype=np.uint8)))
+    assert res['mask'].shape == (3, 56, 70)
+    n = int(49 * res['mask_info']['ratio'])
+    assert res['mask_info']['cells'][0].sum() == n
+    np.random.seed(0)
+    again = t(dict(img=np.zeros((56, 70, 3), dtype=np.uint8)))
+    assert np.array_equal(again['mask'], res['mask'])
+    pack = TRANSFORMS.build(dict(type='PackInputs'))
+    assert pack(res)['data_samples'].mask.shape == (3, 56, 70)

@@ -184,7 +184,7 @@ def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator):
         valid = bool((hi > lo).all())
         bounds = (map_boxes_from_original(np.concatenate([lo, hi]), geoms[0])
                   if valid else None)
-        out = gen(rng, bounds=bounds, shape=(size, size))
+        out = gen(rng, bounds=bounds, image_size=(size, size))
         ds = DataSample()
         ds.set_field(np.stack([out['box'], map_boxes(out['box'], *geoms)])
                      .astype(np.float32), 'regions')

@@ -14,6 +14,9 @@ class GenerateMask(BaseTransform):
     ``PackInputs`` puts into ``data_sample.mask``) and, with ``info_key``,
     the generator's other outputs (its choices) as one dict.
 
+    Pixel-space generators get ``image_size=(H, W)`` of ``results['img']``;
+    token-space generators know their grid from their config.
+
     Randomness comes from numpy's global state, which the runner seeds per
     dataloader worker, so masks are reproducible under a fixed seed.
 
@@ -30,7 +33,10 @@ class GenerateMask(BaseTransform):
         self.info_key = info_key
 
     def transform(self, results: dict) -> dict:
-        out = self.generator()
+        context = {}
+        if getattr(self.generator, 'space', 'token') == 'pixel':
+            context['image_size'] = tuple(results['img'].shape[:2])
+        out = self.generator(**context)
         results[self.key] = out.pop('mask')
         if self.info_key is not None:
             results[self.info_key] = out

@@ -68,7 +68,7 @@ class SampleOverlapRegion(BaseTransform):
         overlap = overlap_box(q_geom, k_geom)
         valid = overlap is not None
         bounds = (map_boxes_from_original(overlap, q_geom) if valid else None)
-        out = self.generator(bounds=bounds, shape=q_geom.view_shape)
+        out = self.generator(bounds=bounds, image_size=q_geom.view_shape)
         q_box = out['box']
         regions = np.stack([map_boxes(q_box, q_geom, g) for g in geoms])
         results['regions'] = regions.astype(np.float32)
@@ -84,11 +84,11 @@ class SampleOverlapRegion(BaseTransform):
         for _ in range(self.num_neg_regions * self.max_tries):
             if len(boxes) == self.num_neg_regions:
                 break
-            box = self.generator(shape=k_geom.view_shape)['box']
+            box = self.generator(image_size=k_geom.view_shape)['box']
             if box_iou(box, pos) < self.neg_max_iou:
                 boxes.append(box)
         while len(boxes) < self.num_neg_regions:  # crowded: accept any box
-            boxes.append(self.generator(shape=k_geom.view_shape)['box'])
+            boxes.append(self.generator(image_size=k_geom.view_shape)['box'])
         return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
     def __repr__(self) -> str:

@@ -161,13 +161,15 @@ class SaliencyMoCoV2(MoCoV2):
         ``query_mask`` / ``hard_negative_mask`` (N, 3, H, W) bool."""
         rng = as_generator(None)  # numpy's global state: seeded by runner
         shape = tuple(im_q.shape[-2:])
-        q_mask = self._draw(self.query_mask, self.saliency_maps(im_q), shape,
-                            rng, im_q.device)
+        n = im_q.shape[0]
+        hard = self.hard_negative_mask is not None
+        # both views' saliency in one forward when both are needed
+        sal = self.saliency_maps(torch.cat([im_q, im_k]) if hard else im_q)
+        q_mask = self._draw(self.query_mask, sal[:n], shape, rng, im_q.device)
         views = dict(query=self.fill.transform_view(self.fill(im_q, q_mask)),
                      key=self.fill.transform_view(im_k), query_mask=q_mask)
-        if self.hard_negative_mask is not None:
-            hn_mask = self._draw(self.hard_negative_mask,
-                                 self.saliency_maps(im_k), shape, rng,
+        if hard:
+            hn_mask = self._draw(self.hard_negative_mask, sal[n:], shape, rng,
                                  im_k.device)
             views['hard_negative'] = self.fill.transform_view(
                 self.hard_negative_fill(im_k, hn_mask))

@@ -23,7 +23,7 @@ def box_to_mask(box: Sequence[float], shape: Tuple[int, int]) -> np.ndarray:
 class RegionMaskGenerator(BaseMaskGenerator):
     """A random box inside given bounds, and its pixel mask.
 
-    ``gen(rng, bounds=(x0, y0, x1, y1), shape=(H, W))`` draws the box's
+    ``gen(rng, bounds=(x0, y0, x1, y1), image_size=(H, W))`` draws the box's
     width and height as fractions ``U[side_range]`` of the bounds' width and
     height (independently), places it uniformly inside the bounds, and
     returns ``mask`` (H, W) bool (pixel centres inside the box) and ``box``
@@ -44,9 +44,10 @@ class RegionMaskGenerator(BaseMaskGenerator):
 
     def generate(self, rng: np.random.Generator,
                  bounds: Optional[Sequence[float]] = None,
-                 shape: Optional[Tuple[int, int]] = None) -> dict:
+                 image_size: Optional[Tuple[int, int]] = None) -> dict:
+        shape = image_size
         if shape is None:
-            raise ValueError('RegionMaskGenerator needs shape=(H, W)')
+            raise ValueError('RegionMaskGenerator needs image_size=(H, W)')
         if bounds is None:
             bounds = (0., 0., float(shape[1]), float(shape[0]))
         bx0, by0, bx1, by1 = (float(v) for v in bounds)

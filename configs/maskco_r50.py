@@ -1,23 +1,33 @@
-# MaskCo, ResNet-50, ImageNet, 200 epochs, 8 GPUs x 32 images (MoCo v2
-# recipe). Zhao et al., "Self-Supervised Visual Representations Learning by
+# MaskCo, ResNet-50, ImageNet, 200 epochs, 8 GPUs x 32 images, on the MoCo
+# v2 recipe (configs/mocov2_r50.py: backbone, MLP neck, queue 65536 of
+# region keys from all ranks, m 0.999, tau 0.2, views, schedule).
+# Zhao et al., "Self-Supervised Visual Representations Learning by
 # Contrastive Mask Prediction", ICCV 2021 (arXiv 2108.07954).
 # No public code: every open choice below is mmmask's documented default
-# (METHODS.md section 4).
-_base_ = [
-    '_base_/datasets/imagenet_maskco.py',
-    '_base_/schedules/sgd_coslr_200e.py',
-    '_base_/default_runtime.py',
+# (METHODS.md section 4, docs/masking.md).
+_base_ = ['./mocov2_r50.py']
+
+# Two MoCo v2 views that keep their geometry (mmmask's RandomResizedCrop and
+# RandomFlip record it), redrawn up to 10 times until they overlap by >= 5 %
+# of the smaller crop; a region in the overlap (sides 0.3-0.6 of it) in both
+# views' pixels, masked in the query view. A sample whose views still do not
+# overlap is left out of the loss.
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='GeometricMultiView', num_views=2,
+         transforms=[{{_base_.view_pipeline}}], min_overlap=0.05,
+         max_attempts=10),
+    dict(type='SampleOverlapRegion',
+         generator=dict(type='RegionMaskGenerator', side_range=(0.3, 0.6)),
+         num_neg_regions=0),  # K same-image negatives (with the flag below)
+    dict(type='PackInputs',
+         algorithm_keys=['view_geometry', 'regions', 'region_valid',
+                         'neg_regions']),
 ]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
 model = dict(
     type='MaskCo',
-    queue_len=65536,      # K: region keys from all ranks
-    feat_dim=128,
-    momentum=0.999,       # m
-    key_bn='shuffle',
-    data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(type='ResNet', depth=50, out_indices=(3, ),
-                  norm_cfg=dict(type='BN'), zero_init_residual=False),
     # Mask prediction head on the query C5 map: 2 x Conv3x3-BN-ReLU, residual.
     mask_head=dict(type='MaskPredictionHead', in_channels=2048, num_convs=2,
                    residual=True),
@@ -26,10 +36,7 @@ model = dict(
     mask_fill=dict(type='MeanFill', mode='dataset'),
     roi_size=7,           # RoIAlign 7 x 7 on both views
     roi_sampling_ratio=2,
-    # Same-image negatives: set SampleOverlapRegion's num_neg_regions (in the
-    # dataset base) to K > 0 and this to True.
+    # Same-image negatives: set SampleOverlapRegion's num_neg_regions above
+    # to K > 0 and this to True.
     use_same_image_negatives=False,
-    neck=dict(type='MLPProjectionNeck', in_channels=2048, hid_channels=2048,
-              out_channels=128),
-    head=dict(type='InfoNCEHead', temperature=0.2),  # tau
 )

@@ -1,12 +1,9 @@
 # Saliency-guided masking on MoCo v2, ResNet-50, ImageNet-100, 200 epochs,
-# 8 GPUs x 32 images (the paper's MoCo v2 recipe).
+# 8 GPUs x 32 images (the paper's MoCo v2 recipe: configs/mocov2_r50.py,
+# whose backbone, neck, queue (65536), m (0.999) and tau (0.2) stay).
 # Chin et al., "Masking Improves Contrastive Self-Supervised Learning for
 # ConvNets, and Saliency Tells You Where", WACV 2024 (arXiv 2309.12757).
-_base_ = [
-    '_base_/datasets/imagenet_mocov2.py',
-    '_base_/schedules/sgd_coslr_200e.py',
-    '_base_/default_runtime.py',
-]
+_base_ = ['./mocov2_r50.py']
 
 # ImageNet-100: ImageNet's folder layout restricted to the 100 classes of
 # CMC's list (data/imagenet100/train/<wnid>/*.JPEG, meta/train.txt).
@@ -16,16 +13,6 @@ train_dataloader = dict(
 
 model = dict(
     type='SaliencyMoCoV2',
-    queue_len=65536,      # K
-    feat_dim=128,
-    momentum=0.999,       # m
-    key_bn='shuffle',
-    data_preprocessor={{_base_.data_preprocessor}},
-    backbone=dict(type='ResNet', depth=50, out_indices=(3, ),
-                  norm_cfg=dict(type='BN'), zero_init_residual=False),
-    neck=dict(type='MLPProjectionNeck', in_channels=2048, hid_channels=2048,
-              out_channels=128),
-    head=dict(type='InfoNCEHead', temperature=0.2),  # tau
     # Saliency: channel sum of a frozen encoder's C5 map on a 7 x 7 grid.
     # The authors use a supervised ResNet-50; give its local weights here
     # (torchvision or mmpretrain layout). None: the current key encoder.

@@ -11,7 +11,6 @@ on ``sys.path``).
 Nothing here imports mmmask or mmpretrain at import time.
 """
 import json
-import logging
 import math
 import os
 import os.path as osp
@@ -183,6 +182,22 @@ def write_probe(directory):
     return str(directory)
 
 
+def run_probed(script, tiny_config, ckpt, tmp_path):
+    """Run the downstream launcher ``script`` on ``tiny_config`` (written
+    with ``write_tiny_config``, probe output ``tmp_path/probe.json``) with
+    ``--pretrained ckpt``; check it succeeded and that it never imported
+    mmmask. Returns (process, probe result, work dir)."""
+    work = osp.join(str(tmp_path), 'work')
+    proc = run([sys.executable, script, tiny_config, '--pretrained', ckpt,
+                '--work-dir', work], extra_path=write_probe(tmp_path))
+    check_ok(proc)
+    with open(osp.join(str(tmp_path), 'probe.json')) as f:
+        probe = json.load(f)
+    assert probe['mmmask_imported'] is False
+    assert probe['differ'] == []
+    return proc, probe, work
+
+
 def read_losses(work_dir):
     """The logged training scalars of the (only) run in ``work_dir``."""
     runs = [osp.join(work_dir, d, 'vis_data', 'scalars.json')
@@ -269,20 +284,14 @@ def build_mmpretrain_model(cfg):
     The scope is pinned: a default scope left by another test ('mmmask')
     would make mmpretrain's registry build mmmask's DenseCL.
     """
-    from mmengine.logging import MMLogger
     from mmengine.registry import DefaultScope
 
     import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
+    from mmmask.utils.quiet import init_weights_quietly
     from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg)
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)  # init_weights logs every parameter
-    try:
-        model.init_weights()
-    finally:
-        logger.setLevel(level)
+    init_weights_quietly(model)
     return model
 
 

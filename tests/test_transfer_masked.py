@@ -8,17 +8,11 @@ detection (Faster R-CNN R50-C4) and VOC segmentation (FCN) benchmark
 configs, in processes that never import mmmask: every backbone tensor
 equals the checkpoint's and two iterations train.
 """
-import json
-import os.path as osp
-import sys
-
 import pytest
-from helpers import (assert_finite_losses, check_ok, pretrained_r50, run,
-                     write_probe)
-from test_transfer_mmdet import (DET_CONFIGS, DET_TRAIN, coco_set,  # noqa: F401
-                                 write_tiny_det_config)
-from test_transfer_mmseg import (SEG_CONFIGS, SEG_TRAIN, make_seg_set,
-                                 write_tiny_seg_config)
+from helpers import assert_finite_losses, pretrained_r50
+from test_transfer_mmdet import coco_set  # noqa: F401  (fixture)
+from test_transfer_mmdet import run_detector
+from test_transfer_mmseg import run_segmentor
 
 METHODS = ['saliency_mocov2', 'maskco']
 DET = 'faster-rcnn_r50-c4_syncbn-24k_voc0712.py'
@@ -40,39 +34,15 @@ def test_checkpoint_has_the_whole_backbone_and_is_plain(method_checkpoint):
 
 
 def test_detector_loads_backbone(method_checkpoint, coco_set, tmp_path):
-    _, ckpt = method_checkpoint
-    probe_out = str(tmp_path / 'probe.json')
-    tiny = str(tmp_path / 'tiny.py')
-    write_tiny_det_config(tiny, osp.join(DET_CONFIGS, DET), coco_set,
-                          probe_out, ckpt)
-    work = str(tmp_path / 'work')
-    proc = run([sys.executable, DET_TRAIN, tiny, '--pretrained', ckpt,
-                '--work-dir', work], extra_path=write_probe(tmp_path))
-    check_ok(proc)
-    with open(probe_out) as f:
-        probe = json.load(f)
-    assert probe['mmmask_imported'] is False
-    assert probe['differ'] == []
+    _, probe, work = run_detector(DET, method_checkpoint[1], coco_set,
+                                  tmp_path)
+    # res2-res4 in the backbone, res5 in the shared head
     assert probe['backbone'] + probe['shared_head'] == 318
     assert probe['shared_head'] == probe['ckpt_layer4'] > 0
     assert_finite_losses(work)
 
 
 def test_segmentor_loads_backbone(method_checkpoint, tmp_path):
-    _, ckpt = method_checkpoint
-    data_root = str(tmp_path / 'data')
-    make_seg_set(data_root, SEG)
-    probe_out = str(tmp_path / 'probe.json')
-    tiny = str(tmp_path / 'tiny.py')
-    write_tiny_seg_config(tiny, osp.join(SEG_CONFIGS, SEG), data_root,
-                          probe_out, ckpt)
-    work = str(tmp_path / 'work')
-    proc = run([sys.executable, SEG_TRAIN, tiny, '--pretrained', ckpt,
-                '--work-dir', work], extra_path=write_probe(tmp_path))
-    check_ok(proc)
-    with open(probe_out) as f:
-        probe = json.load(f)
-    assert probe['mmmask_imported'] is False
-    assert probe['differ'] == []
+    _, probe, work = run_segmentor(SEG, method_checkpoint[1], tmp_path)
     assert probe['backbone'] == probe['backbone_total'] == 318
     assert_finite_losses(work)

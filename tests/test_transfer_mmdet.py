@@ -32,8 +32,7 @@ import sys
 
 import pytest
 from helpers import (IMAGE_SIZE, PHOTOS, ROOT, assert_finite_losses,
-                     check_ok, real_photos, run, write_probe,
-                     write_tiny_config)
+                     real_photos, run, run_probed, write_tiny_config)
 
 DET_TRAIN = osp.join(ROOT, 'tools', 'benchmarks', 'mmdetection', 'train.py')
 DET_CONFIGS = osp.join(ROOT, 'configs', 'benchmarks', 'mmdetection')
@@ -123,6 +122,15 @@ def write_tiny_det_config(path, bench, coco_root, probe_out, ckpt):
         """)
 
 
+def run_detector(config, ckpt, coco_root, tmp_path):
+    """The benchmark ``config`` on the tiny COCO-style set, from ``ckpt``
+    (see ``helpers.run_probed``)."""
+    tiny = str(tmp_path / 'tiny.py')
+    write_tiny_det_config(tiny, osp.join(DET_CONFIGS, config), coco_root,
+                          str(tmp_path / 'probe.json'), ckpt)
+    return run_probed(DET_TRAIN, tiny, ckpt, tmp_path)
+
+
 DETECTORS = sorted(f for f in os.listdir(DET_CONFIGS) if f.endswith('.py'))
 
 
@@ -143,19 +151,7 @@ def test_checkpoint_is_plain(checkpoint):
 @pytest.mark.parametrize('config', DETECTORS)
 def test_detector_loads_backbone_and_trains(config, checkpoint, coco_set,
                                             tmp_path):
-    bench = osp.join(DET_CONFIGS, config)
-    probe_dir = write_probe(tmp_path)
-    probe_out = str(tmp_path / 'probe.json')
-    tiny = str(tmp_path / 'tiny.py')
-    write_tiny_det_config(tiny, bench, coco_set, probe_out, checkpoint)
-    work = str(tmp_path / 'work')
-    proc = run([sys.executable, DET_TRAIN, tiny, '--pretrained', checkpoint,
-                '--work-dir', work], extra_path=probe_dir)
-    check_ok(proc)
-    with open(probe_out) as f:
-        probe = json.load(f)
-    assert probe['mmmask_imported'] is False
-    assert probe['differ'] == []
+    proc, probe, work = run_detector(config, checkpoint, coco_set, tmp_path)
     if config.startswith('faster-rcnn_r50-c4'):
         # res2-res4 in the backbone, res5 in the shared head
         assert probe['backbone'] == 318 - probe['ckpt_layer4']

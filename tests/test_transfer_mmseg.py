@@ -19,8 +19,8 @@ import os.path as osp
 import sys
 
 import pytest
-from helpers import (PHOTOS, ROOT, assert_finite_losses, check_ok,
-                     real_photos, run, write_probe, write_tiny_config)
+from helpers import (PHOTOS, ROOT, assert_finite_losses, real_photos, run,
+                     run_probed, write_probe, write_tiny_config)
 
 SEG_TRAIN = osp.join(ROOT, 'tools', 'benchmarks', 'mmsegmentation',
                      'train.py')
@@ -95,6 +95,17 @@ def write_tiny_seg_config(path, bench, data_root, probe_out, ckpt):
         """)
 
 
+def run_segmentor(config, ckpt, tmp_path):
+    """The benchmark ``config`` on the tiny drawn-mask set, from ``ckpt``
+    (see ``helpers.run_probed``)."""
+    data_root = str(tmp_path / 'data')
+    make_seg_set(data_root, config)
+    tiny = str(tmp_path / 'tiny.py')
+    write_tiny_seg_config(tiny, osp.join(SEG_CONFIGS, config), data_root,
+                          str(tmp_path / 'probe.json'), ckpt)
+    return run_probed(SEG_TRAIN, tiny, ckpt, tmp_path)
+
+
 SEGMENTORS = sorted(f for f in os.listdir(SEG_CONFIGS) if f.endswith('.py'))
 
 
@@ -104,21 +115,7 @@ def test_three_segmentation_configs_exist():
 
 @pytest.mark.parametrize('config', SEGMENTORS)
 def test_segmentor_loads_backbone_and_trains(config, checkpoint, tmp_path):
-    import json
-    data_root = str(tmp_path / 'data')
-    make_seg_set(data_root, config)
-    probe_out = str(tmp_path / 'probe.json')
-    tiny = str(tmp_path / 'tiny.py')
-    write_tiny_seg_config(tiny, osp.join(SEG_CONFIGS, config), data_root,
-                          probe_out, checkpoint)
-    work = str(tmp_path / 'work')
-    proc = run([sys.executable, SEG_TRAIN, tiny, '--pretrained', checkpoint,
-                '--work-dir', work], extra_path=write_probe(tmp_path))
-    check_ok(proc)
-    with open(probe_out) as f:
-        probe = json.load(f)
-    assert probe['mmmask_imported'] is False
-    assert probe['differ'] == []
+    proc, probe, work = run_segmentor(config, checkpoint, tmp_path)
     assert probe['backbone'] == probe['backbone_total'] == 318
     assert '265/265 tensors loaded' in proc.stdout + proc.stderr
     rows = assert_finite_losses(work)

@@ -163,16 +163,8 @@ def rows_for(cfg, args):
             import mmmask.engine  # noqa: F401  (safe checkpoint loading)
             load_checkpoint(model, args.checkpoint, map_location='cpu')
         else:
-            import logging
-
-            from mmengine.logging import MMLogger
-            logger = MMLogger.get_current_instance()
-            level = logger.level
-            logger.setLevel(logging.WARNING)  # init_weights logs each tensor
-            try:
-                model.init_weights()
-            finally:
-                logger.setLevel(level)
+            from mmmask.utils.quiet import init_weights_quietly
+            init_weights_quietly(model)
         model.train()
     rows = []
     for i in range(min(args.show_number, len(dataset))):

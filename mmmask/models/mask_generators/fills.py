@@ -8,6 +8,7 @@ and ``fill.transform_view(x)`` is applied to **every** view of the method
 (identity except for the high-pass fill, which filters both views).
 Registered in ``MASK_GENERATORS`` next to the generators.
 """
+from abc import ABCMeta, abstractmethod
 from typing import Optional
 
 import torch
@@ -42,12 +43,12 @@ def gaussian_blur(images: torch.Tensor, kernel_size: int,
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
-class BaseMaskFill:
+class BaseMaskFill(metaclass=ABCMeta):
     """``fill(images, mask) -> images`` with masked pixels replaced."""
 
+    @abstractmethod
     def values(self, images: torch.Tensor) -> torch.Tensor:
         """What masked pixels become, broadcastable to ``images``."""
-        raise TypeError(f'{type(self).__name__} must define values()')
 
     def __call__(self, images: torch.Tensor,
                  mask: torch.Tensor) -> torch.Tensor:

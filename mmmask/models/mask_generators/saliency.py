@@ -17,6 +17,7 @@ Two generators share these parts:
 
 Both return ``mask`` (3, H, W) bool (True = fill) and their choices.
 """
+from abc import abstractmethod
 from typing import Optional, Tuple
 
 import numpy as np
@@ -122,6 +123,29 @@ class _SaliencyGridBase(BaseMaskGenerator):
             return (image_size, image_size)
         return tuple(int(s) for s in image_size)
 
+    def generate(self, rng: np.random.Generator,
+                 saliency: Optional[np.ndarray] = None,
+                 image_size=None) -> dict:
+        shape = self._shape(image_size)
+        g, c = self.grid_size, self.num_channels
+        fg = saliency_foreground(saliency, g, self.fg_std_factor)
+        if rng.random() < self.focal_prob:
+            square = self._focal_mask(rng, shape, fg)  # (H, W), True = fill
+            return dict(mask=np.broadcast_to(square, (c, ) + shape).copy(),
+                        cells=np.zeros((c, g, g), dtype=bool), kind='focal',
+                        ratio=0.0, num_fg=0, num_bg=0, foreground=fg)
+        cells, info = self._grid_cells(rng, fg)  # (C, g, g)
+        return dict(mask=cells_to_pixels(cells, shape), cells=cells,
+                    foreground=fg, **info)
+
+    @abstractmethod
+    def _focal_mask(self, rng, shape, fg) -> np.ndarray:
+        """(H, W) bool: the focal mask (True = fill)."""
+
+    @abstractmethod
+    def _grid_cells(self, rng, fg) -> Tuple[np.ndarray, dict]:
+        """(C, g, g) masked cells and the choices (kind, ratio, counts)."""
+
 
 @MASK_GENERATORS.register_module()
 class SaliencyGridMaskGenerator(_SaliencyGridBase):
@@ -182,29 +206,20 @@ class SaliencyGridMaskGenerator(_SaliencyGridBase):
         n_fg = min(n - n_bg, num_fg_cells)  # background short: more fg
         return n_fg, n_bg
 
-    def generate(self, rng: np.random.Generator,
-                 saliency: Optional[np.ndarray] = None,
-                 image_size=None) -> dict:
-        shape = self._shape(image_size)
-        g, c = self.grid_size, self.num_channels
-        fg = saliency_foreground(saliency, g, self.fg_std_factor)
-        info = dict(foreground=fg, ratio=0.0, num_fg=0, num_bg=0)
-        if rng.random() < self.focal_prob:
-            keep = square_mask(rng, shape, self._focal_side(shape),
-                               inside=False)
-            return dict(mask=np.broadcast_to(keep, (c, ) + shape).copy(),
-                        cells=np.zeros((c, g, g), dtype=bool), kind='focal',
-                        **info)
+    def _focal_mask(self, rng, shape, fg):
+        """Keep a random ``focal_size`` square, fill the rest."""
+        return square_mask(rng, shape, self._focal_side(shape), inside=False)
+
+    def _grid_cells(self, rng, fg):
+        c = self.num_channels
         kind = 'channel' if rng.random() < self.channel_prob else 'spatial'
         ratio = float(rng.uniform(*self.ratio_range))
         n_fg, n_bg = self.cell_counts(ratio, int(fg.sum()))
-        draws = c if kind == 'channel' else 1
+        draws = c if kind == 'channel' else 1  # channel-wise: own cells each
         cells = np.stack([pick_cells(rng, fg, n_fg) | pick_cells(rng, ~fg, n_bg)
                           for _ in range(draws)])
-        cells = np.broadcast_to(cells, (c, g, g)).copy()
-        info.update(ratio=ratio, num_fg=n_fg, num_bg=n_bg)
-        return dict(mask=cells_to_pixels(cells, shape), cells=cells,
-                    kind=kind, **info)
+        cells = np.broadcast_to(cells, (c, ) + fg.shape).copy()
+        return cells, dict(kind=kind, ratio=ratio, num_fg=n_fg, num_bg=n_bg)
 
 
 @MASK_GENERATORS.register_module()
@@ -231,20 +246,14 @@ class ForegroundMaskGenerator(_SaliencyGridBase):
         super().__init__(grid_size, ratio_range, fg_std_factor, focal_prob,
                          focal_size, base_size, num_channels)
 
-    def generate(self, rng: np.random.Generator,
-                 saliency: Optional[np.ndarray] = None,
-                 image_size=None) -> dict:
-        shape = self._shape(image_size)
-        g, c = self.grid_size, self.num_channels
-        fg = saliency_foreground(saliency, g, self.fg_std_factor)
-        if rng.random() < self.focal_prob:
-            sq = square_mask(rng, shape, self._focal_side(shape), inside=True,
-                             centre_cells=fg)
-            return dict(mask=np.broadcast_to(sq, (c, ) + shape).copy(),
-                        cells=np.zeros((c, g, g), dtype=bool), kind='focal',
-                        ratio=0.0, num_fg=0, foreground=fg)
+    def _focal_mask(self, rng, shape, fg):
+        """Fill a ``focal_size`` square centred on a foreground cell."""
+        return square_mask(rng, shape, self._focal_side(shape), inside=True,
+                           centre_cells=fg)
+
+    def _grid_cells(self, rng, fg):
         ratio = float(rng.uniform(*self.ratio_range))
         n_fg = int(round(ratio * fg.sum()))
-        cells = np.broadcast_to(pick_cells(rng, fg, n_fg), (c, g, g)).copy()
-        return dict(mask=cells_to_pixels(cells, shape), cells=cells,
-                    kind='spatial', ratio=ratio, num_fg=n_fg, foreground=fg)
+        cells = np.broadcast_to(pick_cells(rng, fg, n_fg),
+                                (self.num_channels, ) + fg.shape).copy()
+        return cells, dict(kind='spatial', ratio=ratio, num_fg=n_fg, num_bg=0)

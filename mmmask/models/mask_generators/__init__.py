@@ -8,3 +8,4 @@ from .base import (BaseMaskGenerator, as_generator, check_ratio,
 
 __all__ = ['BaseMaskGenerator', 'as_generator', 'check_ratio',
            'check_ratio_range']
+from .token import *  # noqa: F401,F403

@@ -3,3 +3,4 @@ from .masking import GenerateMask
 
 __all__ = ['LoadImageFromFile', 'CorruptImageError', 'check_image_bytes',
            'GenerateMask']
+from .pixel_shift import PixelShiftViews  # noqa: F401

@@ -4,3 +4,5 @@ from .mocov2 import MoCoV2
 
 __all__ = ['BaseSelfSupAlgorithm', 'BaseMomentumContrast', 'MoCoV2',
            'DenseCL', 'dense_correspondence']
+from .cmae import CMAE  # noqa: F401
+from .macrl import MACRL  # noqa: F401

@@ -46,10 +46,11 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95),
                    weight_decay=0.05),
-    paramwise_cfg=dict(custom_keys={
-        'ln': dict(decay_mult=0.0), 'bias': dict(decay_mult=0.0),
-        'pos_embed': dict(decay_mult=0.), 'cls_token': dict(decay_mult=0.),
-        'mask_token': dict(decay_mult=0.)}))
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0, bias_decay_mult=0.0,
+        custom_keys={'pos_embed': dict(decay_mult=0.),
+                     'cls_token': dict(decay_mult=0.),
+                     'mask_token': dict(decay_mult=0.)}))
 max_iters = 200
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=False, begin=0,

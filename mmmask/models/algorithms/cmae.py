@@ -100,6 +100,13 @@ class CMAE(BaseSelfSupAlgorithm):
         return pred_pix, self.predictor(self.projector(feat))
 
     @torch.no_grad()
+    def reconstruct(self, img: torch.Tensor,
+                    mask: torch.Tensor) -> torch.Tensor:
+        """Pixel-decoder predictions (N, L, p*p*3) for ``img`` (N, 3, H, W)
+        under ``mask`` (N, h, w); per-patch normalised if ``norm_pix``."""
+        return self.pixel_decoder(self.backbone.encode(img, mask), mask)
+
+    @torch.no_grad()
     def target_keys(self, img: torch.Tensor) -> torch.Tensor:
         """EMA step, then target projections k (N, D) of ``img``: mean of
         the patch tokens (cls excluded) without the final LayerNorm."""

@@ -105,6 +105,17 @@ class MACRL(BaseSelfSupAlgorithm):
         target = patch_pixel_targets(img, self.patch_size, self.norm_pix)
         return z, masked_patch_loss(pred, target, mask, self.rec_loss)
 
+    @torch.no_grad()
+    def reconstruct(self, img: torch.Tensor, mask: torch.Tensor,
+                    branch: str = 'strong') -> torch.Tensor:
+        """The ``branch`` decoder's predictions (N, L, p*p*3) for ``img``
+        (N, 3, H, W) under ``mask`` (N, h, w)."""
+        if branch not in BRANCHES:
+            raise ValueError(f'branch must be one of {BRANCHES}, got '
+                             f'{branch!r}')
+        decoder = getattr(self, f'decoder_{branch}')
+        return decoder(self.backbone.encode(img, mask), mask)
+
     def loss(self, inputs: List[torch.Tensor],
              data_samples=None) -> Dict[str, torch.Tensor]:
         """inputs: [strong view, weak view], each (N, 3, H, W)."""

@@ -1,0 +1,234 @@
+"""CMAE and MACRL end to end: short tools/train.py runs of the tiny demo
+configs (4-layer, 64-wide ViT, 4 px patches, 32 px views of the demo
+images), the reconstruction PNG tool on their checkpoints, and their
+transfer into mmpretrain's fine-tuning config and mmseg's UperNet-ViT
+config:
+
+* in a process that never imports mmmask, the benchmark config (with a
+  tiny backbone of the same shape) is built by mmpretrain / mmseg, its
+  ``Pretrained`` init_cfg runs, and every encoder tensor of the model
+  equals the checkpoint's ``backbone.`` tensor; at another input size the
+  position embedding equals mmpretrain's bicubic resize of the checkpoint's;
+* the launchers' pre-flight check (mmmask/utils/transfer.py by its path)
+  reports every tensor loaded, ``pos_embed`` resized, ``ln2`` new;
+* the online encoder's keys are exactly mmpretrain ``VisionTransformer``'s.
+"""
+import importlib.util
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from helpers import (ROOT, VIT_LAYERS, assert_finite_losses, check_ok,
+                     pretrained_vit, run)
+
+METHODS = ['cmae', 'macrl']
+LOSS_KEYS = dict(cmae={'loss_rec', 'loss_ct'},
+                 macrl={'loss_con', 'loss_rec'})
+FT_CONFIG = osp.join(ROOT, 'configs', 'benchmarks', 'classification',
+                     'vit-base-p16_ft-8xb128-coslr-100e_in1k.py')
+SEG_CONFIG = osp.join(ROOT, 'configs', 'benchmarks', 'mmsegmentation', 'vit',
+                      'upernet_vit-b16_4xb4-160k_ade20k-512x512.py')
+TOOL = osp.join(ROOT, 'tools', 'visualization',
+                'visualize_reconstruction.py')
+
+
+@pytest.fixture(scope='module', params=METHODS)
+def pretrain(request, tmp_path_factory):
+    ckpt, work, data = pretrained_vit(tmp_path_factory.getbasetemp(),
+                                      request.param)
+    return request.param, ckpt, work, data
+
+
+def test_runner_trains(pretrain):
+    method, _, work, _ = pretrain
+    rows = assert_finite_losses(work, iters=2)
+    for row in rows:
+        assert LOSS_KEYS[method] <= set(row)
+        total = sum(row[k] for k in LOSS_KEYS[method])
+        assert row['loss'] == pytest.approx(total, rel=1e-4)
+
+
+# The check runs in its own process, which never imports mmmask.
+CHECK = r'''
+import importlib.util, json, sys
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mmpretrain.models.utils import resize_pos_embed
+
+ckpt_path, layers, transfer_py = sys.argv[1:4]
+spec = importlib.util.spec_from_file_location('t', transfer_py)
+transfer = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(transfer)
+sd = torch.load(ckpt_path, weights_only=True)['state_dict']
+
+
+def check(cfg_path, scope, img):
+    cfg = Config.fromfile(cfg_path)
+    b = cfg.model.backbone
+    b.arch = dict(embed_dims=64, num_layers=int(layers), num_heads=4,
+                  feedforward_channels=256)
+    b.img_size, b.patch_size = int(img), 4
+    b.init_cfg.checkpoint = ckpt_path
+    if scope == 'mmseg':
+        b.out_indices = tuple(range(int(layers)))
+        cfg.model.neck.embed_dim = 64
+        cfg.model.neck.norm_cfg = dict(type='BN')
+        cfg.model.decode_head.in_channels = [64] * 4
+        cfg.model.decode_head.channels = 16
+        cfg.model.auxiliary_head.in_channels = 64
+        cfg.model.auxiliary_head.channels = 16
+        import mmseg.models  # noqa
+        from mmseg.registry import MODELS
+    else:
+        cfg.model.head.in_channels = 64
+        import mmpretrain.models  # noqa
+        from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope(scope):
+        model = MODELS.build(cfg.model)
+    report, = transfer.check_pretrained_inits(model)
+    model.init_weights()
+    out = dict(equal=[], differ=[], total=0, mmmask='mmmask' in sys.modules,
+               backbone_type=type(model.backbone).__module__ + '.' +
+               type(model.backbone).__name__,
+               report=dict(loaded=len(report.loaded), total=report.total,
+                           resized=report.resized, new=report.new,
+                           missing=report.missing, summary=report.summary()))
+    for k, v in model.backbone.state_dict().items():
+        out['total'] += 1
+        src = sd.get('backbone.' + k)
+        if src is not None and k == 'pos_embed' and src.shape != v.shape:
+            side = int((src.shape[1] - 1) ** .5)
+            src = resize_pos_embed(src, (side, side), model.backbone.
+                                   patch_resolution, 'bicubic', 1)
+            k = k + ' (resized)'
+        if src is not None and src.shape == v.shape and torch.equal(src, v):
+            out['equal'].append(k)
+        else:
+            out['differ'].append(k)
+    return out
+
+
+print('RESULT ' + json.dumps([check(*job)
+                              for job in json.loads(sys.argv[4])]))
+'''
+
+
+JOBS = [(FT_CONFIG, 'mmpretrain', 32), (FT_CONFIG, 'mmpretrain', 64),
+        (SEG_CONFIG, 'mmseg', 64)]
+
+
+@pytest.fixture(scope='module')
+def transferred(pretrain, tmp_path_factory):
+    """``{(config, scope, img): result}`` of the CHECK process."""
+    _, ckpt, _, _ = pretrain
+    script = tmp_path_factory.mktemp('transfer') / 'check_transfer.py'
+    script.write_text(CHECK)
+    proc = run([sys.executable, str(script), ckpt, str(VIT_LAYERS),
+                osp.join(ROOT, 'mmmask', 'utils', 'transfer.py'),
+                json.dumps(JOBS)])
+    check_ok(proc)
+    line = [ln for ln in proc.stdout.splitlines()
+            if ln.startswith('RESULT ')][-1]
+    return dict(zip(JOBS, json.loads(line[len('RESULT '):])))
+
+
+def _encoder_keys(ckpt):
+    import torch
+    sd = torch.load(ckpt, map_location='cpu', weights_only=True)['state_dict']
+    return {k[len('backbone.'):]: v for k, v in sd.items()
+            if k.startswith('backbone.')}
+
+
+def test_online_encoder_keys_are_mmpretrain_vit_keys(pretrain):
+    import torch
+    from mmpretrain.models import VisionTransformer
+    _, ckpt, _, _ = pretrain
+    vit = VisionTransformer(
+        arch=dict(embed_dims=64, num_layers=VIT_LAYERS, num_heads=4,
+                  feedforward_channels=256),
+        img_size=32, patch_size=4, final_norm=True, out_type='raw')
+    enc = _encoder_keys(ckpt)
+    ref = vit.state_dict()
+    assert set(enc) == set(ref)
+    assert all(enc[k].shape == ref[k].shape for k in ref)
+    # and it loads strictly into mmpretrain's ViT
+    vit.load_state_dict(enc, strict=True)
+    assert torch.equal(vit.layers[0].attn.qkv.weight,
+                       enc['layers.0.attn.qkv.weight'])
+
+
+@pytest.mark.parametrize('img', [32, 64])
+def test_loads_into_mmpretrain_finetune_config(pretrain, transferred, img):
+    _, ckpt, _, _ = pretrain
+    enc = _encoder_keys(ckpt)
+    out = transferred[(FT_CONFIG, 'mmpretrain', img)]
+    assert out['mmmask'] is False
+    assert out['backbone_type'].endswith('VisionTransformer')
+    # fine-tuning ViT: no final ln1 (final_norm=False), a new ln2
+    expected = sorted(k for k in enc if not k.startswith('ln1.'))
+    got = sorted(k.replace(' (resized)', '') for k in out['equal'])
+    assert got == expected, out['differ']
+    assert out['differ'] == ['ln2.weight', 'ln2.bias']
+    assert out['total'] == len(expected) + 2
+    rep = out['report']
+    assert rep['loaded'] == rep['total'] == len(expected)
+    assert rep['new'] == ['ln2.weight', 'ln2.bias'] and not rep['missing']
+    assert rep['resized'] == ([] if img == 32 else ['pos_embed'])
+    assert ('pos_embed (resized)' in out['equal']) == (img != 32)
+
+
+def test_loads_into_mmseg_upernet_vit_config(pretrain, transferred):
+    _, ckpt, _, _ = pretrain
+    enc = _encoder_keys(ckpt)
+    out = transferred[(SEG_CONFIG, 'mmseg', 64)]
+    assert out['mmmask'] is False
+    assert out['backbone_type'] == \
+        'mmpretrain.models.backbones.vision_transformer.VisionTransformer'
+    expected = sorted(k for k in enc if not k.startswith('ln1.'))
+    got = sorted(k.replace(' (resized)', '') for k in out['equal'])
+    assert got == expected and out['differ'] == []
+    assert 'pos_embed (resized)' in out['equal']  # 8 x 8 -> 16 x 16 grid
+    assert out['report']['loaded'] == out['report']['total'] == len(expected)
+    assert out['report']['resized'] == ['pos_embed']
+
+
+def test_reconstruction_tool_writes_png(pretrain, tmp_path, capsys):
+    from PIL import Image
+    method, ckpt, work, data = pretrain
+    config = osp.join(work, osp.basename(
+        dict(cmae='cmae_vit-tiny_demo.py',
+             macrl='macrl_vit-tiny_demo.py')[method]))
+    image = osp.join(data, 'photos',
+                     sorted(os.listdir(osp.join(data, 'photos')))[0])
+    out = str(tmp_path / 'rec.png')
+    # the tool's main() in this process (a subprocess would only add the
+    # import time): same code path as the command line
+    spec = importlib.util.spec_from_file_location('visualize_rec', TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([config, ckpt, image, '--out', out,
+                      '--panel-size', '64']) == 0
+    printed = capsys.readouterr().out
+    png = np.asarray(Image.open(out).convert('RGB'))
+    assert png.shape == (64, 4 * 64 + 3 * 4, 3)
+    panels = [png[:, i * 68:i * 68 + 64].astype(int) for i in range(4)]
+    original, masked, recon, pasted = panels
+    # masked panel: grey on the masked patches (8 x 8 px each at 64 px for
+    # an 8 x 8 token grid), the original elsewhere; the pasted
+    # reconstruction shows the original on the visible patches
+    grey = np.all(masked == 127, axis=-1).reshape(8, 8, 8, 8)
+    patch_grey = grey.transpose(0, 2, 1, 3).reshape(8, 8, 64).all(-1)
+    num_masked = int(printed.split('masked ')[1].split(' ')[0])
+    assert patch_grey.sum() == num_masked
+    expected = {'cmae': 64 - 20, 'macrl': 48}[method]
+    assert num_masked == expected
+    vis = ~np.repeat(np.repeat(patch_grey, 8, 0), 8, 1)
+    assert np.abs(masked[vis] - original[vis]).max() <= 1
+    assert np.abs(pasted[vis] - original[vis]).max() <= 1
+    assert np.abs(recon[~vis] - pasted[~vis]).max() <= 1
+    assert np.abs(recon[vis] - original[vis]).mean() > 1  # a real prediction

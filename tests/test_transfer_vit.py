@@ -4,11 +4,13 @@ images), the reconstruction PNG tool on their checkpoints, and their
 transfer into mmpretrain's fine-tuning config and mmseg's UperNet-ViT
 config:
 
-* in a process that never imports mmmask, the benchmark config (with a
-  tiny backbone of the same shape) is built by mmpretrain / mmseg, its
-  ``Pretrained`` init_cfg runs, and every encoder tensor of the model
-  equals the checkpoint's ``backbone.`` tensor; at another input size the
-  position embedding equals mmpretrain's bicubic resize of the checkpoint's;
+* in another process, the benchmark config (with a tiny backbone of the
+  same shape) is built by mmpretrain / mmseg, its ``Pretrained`` init_cfg
+  runs (mmpretrain: without mmmask imported), and every encoder tensor of
+  the model equals the checkpoint's ``backbone.`` tensor; at another input
+  size the position embedding equals mmpretrain's bicubic resize of the
+  checkpoint's;
+* the fine-tuning configs' optimizers decay the lr by 0.65 per block;
 * the launchers' pre-flight check (mmmask/utils/transfer.py by its path)
   reports every tensor loaded, ``pos_embed`` resized, ``ln2`` new;
 * the online encoder's keys are exactly mmpretrain ``VisionTransformer``'s.
@@ -29,6 +31,9 @@ LOSS_KEYS = dict(cmae={'loss_rec', 'loss_ct'},
                  macrl={'loss_con', 'loss_rec'})
 FT_CONFIG = osp.join(ROOT, 'configs', 'benchmarks', 'classification',
                      'vit-base-p16_ft-8xb128-coslr-100e_in1k.py')
+CIFAR_FT_CONFIG = osp.join(
+    ROOT, 'configs', 'benchmarks', 'classification',
+    'vit-small-p4_ft-1xb256-coslr-100e_cifar10.py')
 SEG_CONFIG = osp.join(ROOT, 'configs', 'benchmarks', 'mmsegmentation', 'vit',
                       'upernet_vit-b16_4xb4-160k_ade20k-512x512.py')
 TOOL = osp.join(ROOT, 'tools', 'visualization',
@@ -82,17 +87,38 @@ def check(cfg_path, scope, img):
         cfg.model.decode_head.channels = 16
         cfg.model.auxiliary_head.in_channels = 64
         cfg.model.auxiliary_head.channels = 16
+        import mmseg.engine  # noqa
         import mmseg.models  # noqa
         from mmseg.registry import MODELS
     else:
         cfg.model.head.in_channels = 64
+        import mmpretrain.engine  # noqa
         import mmpretrain.models  # noqa
         from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope(scope):
         model = MODELS.build(cfg.model)
     report, = transfer.check_pretrained_inits(model)
     model.init_weights()
-    out = dict(equal=[], differ=[], total=0, mmmask='mmmask' in sys.modules,
+    mmmask_imported = 'mmmask' in sys.modules
+    from mmengine.utils import import_modules_from_strings
+    import_modules_from_strings(**cfg.get('custom_imports', dict(imports=[])))
+    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':  # CPU here
+        cfg.optim_wrapper.type = 'OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+    with DefaultScope.overwrite_default_scope(scope):
+        from mmengine.optim import build_optim_wrapper
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    by_param = {}
+    for group in optim.param_groups:
+        for p in group['params']:
+            by_param[id(p)] = group['lr'] / base_lr
+    layer_lr = {name: by_param[id(p)] for name, p in
+                model.backbone.named_parameters()
+                if name.endswith('attn.qkv.weight')
+                or name == 'patch_embed.projection.weight'}
+    out = dict(equal=[], differ=[], total=0, mmmask=mmmask_imported,
+               layer_lr=layer_lr,
                backbone_type=type(model.backbone).__module__ + '.' +
                type(model.backbone).__name__,
                report=dict(loaded=len(report.loaded), total=report.total,
@@ -119,7 +145,7 @@ print('RESULT ' + json.dumps([check(*job)
 
 
 JOBS = [(FT_CONFIG, 'mmpretrain', 32), (FT_CONFIG, 'mmpretrain', 64),
-        (SEG_CONFIG, 'mmseg', 64)]
+        (CIFAR_FT_CONFIG, 'mmpretrain', 32), (SEG_CONFIG, 'mmseg', 64)]
 
 
 @pytest.fixture(scope='module')
@@ -162,11 +188,13 @@ def test_online_encoder_keys_are_mmpretrain_vit_keys(pretrain):
                        enc['layers.0.attn.qkv.weight'])
 
 
-@pytest.mark.parametrize('img', [32, 64])
-def test_loads_into_mmpretrain_finetune_config(pretrain, transferred, img):
+@pytest.mark.parametrize('config,img', [(FT_CONFIG, 32), (FT_CONFIG, 64),
+                                        (CIFAR_FT_CONFIG, 32)])
+def test_loads_into_mmpretrain_finetune_config(pretrain, transferred, config,
+                                               img):
     _, ckpt, _, _ = pretrain
     enc = _encoder_keys(ckpt)
-    out = transferred[(FT_CONFIG, 'mmpretrain', img)]
+    out = transferred[(config, 'mmpretrain', img)]
     assert out['mmmask'] is False
     assert out['backbone_type'].endswith('VisionTransformer')
     # fine-tuning ViT: no final ln1 (final_norm=False), a new ln2
@@ -186,7 +214,9 @@ def test_loads_into_mmseg_upernet_vit_config(pretrain, transferred):
     _, ckpt, _, _ = pretrain
     enc = _encoder_keys(ckpt)
     out = transferred[(SEG_CONFIG, 'mmseg', 64)]
-    assert out['mmmask'] is False
+    # the config imports mmmask's layer-decay optimizer constructor (mmseg's
+    # own does not know mmpretrain's ViT); the backbone and its weights
+    # are mmpretrain's and mmengine's PretrainedInit's
     assert out['backbone_type'] == \
         'mmpretrain.models.backbones.vision_transformer.VisionTransformer'
     expected = sorted(k for k in enc if not k.startswith('ln1.'))
@@ -232,3 +262,17 @@ def test_reconstruction_tool_writes_png(pretrain, tmp_path, capsys):
     assert np.abs(pasted[vis] - original[vis]).max() <= 1
     assert np.abs(recon[~vis] - pasted[~vis]).max() <= 1
     assert np.abs(recon[vis] - original[vis]).mean() > 1  # a real prediction
+
+
+@pytest.mark.parametrize('job', JOBS[1:])
+def test_finetune_configs_decay_lr_layer_by_layer(pretrain, transferred,
+                                                  job):
+    """Layer-wise lr decay 0.65 (mmpretrain's / mmseg's constructors):
+    block i of L gets 0.65 ** (L - i) of the base lr, the patch embedding
+    0.65 ** (L + 1)."""
+    lrs = transferred[job]['layer_lr']
+    L = VIT_LAYERS
+    assert lrs['patch_embed.projection.weight'] == pytest.approx(0.65**(L + 1))
+    for i in range(L):
+        assert lrs[f'layers.{i}.attn.qkv.weight'] == pytest.approx(
+            0.65**(L - i))

@@ -10,15 +10,20 @@
 # ``cls_token``, ``pos_embed``, ``layers.i.attn.qkv``, ...), initialised
 # from the mmmask checkpoint with prefix='backbone.'; the position embedding
 # is resized from the pre-training grid (14 x 14) to 32 x 32 on load. The
-# model-level ``pretrained`` is removed.
+# model-level ``pretrained`` is removed. Layer-wise lr decay comes from
+# mmmask's ``BackboneLayerDecayOptimWrapperConstructor`` (mmpretrain's rule,
+# depth from the backbone): mmseg's own constructor only knows backbones
+# named BEiT / MAE / ConvNeXt. That constructor is the one mmmask part this
+# run imports; the checkpoint still goes through mmengine's PretrainedInit.
 #
 #   bash tools/benchmarks/mmsegmentation/dist_train.sh THIS_FILE CKPT 4
 #
 # Fewer GPUs: keep 16 images a step or scale lr linearly (1e-4 x B / 16).
 _base_ = 'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
-custom_imports = dict(imports=['mmpretrain.models'],
-                      allow_failed_imports=False)
+custom_imports = dict(
+    imports=['mmpretrain.models', 'mmmask.engine.optimizers'],
+    allow_failed_imports=False)
 pretrain_checkpoint = ('<PRETRAIN: pass it to dist_train.sh or set '
                        'model.backbone.init_cfg.checkpoint>')
 
@@ -37,5 +42,19 @@ model = dict(
         norm_cfg=dict(type='LN', eps=1e-6),
         init_cfg=dict(type='Pretrained', checkpoint=pretrain_checkpoint,
                       prefix='backbone.')))
+
+# AdamW lr 1e-4, wd 0.05 (none on norms, biases, tokens, pos_embed),
+# layer decay 0.65
+optim_wrapper = dict(
+    _delete_=True,
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999),
+                   weight_decay=0.05),
+    constructor='BackboneLayerDecayOptimWrapperConstructor',
+    paramwise_cfg=dict(
+        layer_decay_rate=0.65, norm_decay_mult=0.0, bias_decay_mult=0.0,
+        custom_keys={'.cls_token': dict(decay_mult=0.0),
+                     '.pos_embed': dict(decay_mult=0.0)}))
 
 train_dataloader = dict(batch_size=4)

@@ -276,3 +276,68 @@ def test_finetune_configs_decay_lr_layer_by_layer(pretrain, transferred,
     for i in range(L):
         assert lrs[f'layers.{i}.attn.qkv.weight'] == pytest.approx(
             0.65**(L - i))
+
+
+def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, tmp_path_factory):
+    """tools/benchmarks/mmsegmentation/train.py on the UperNet-ViT config
+    (tiny backbone at the pre-training size, 64 px crops of the bundled
+    photographs in ADE20K's layout): the pre-flight reports every encoder
+    tensor, the probe hook finds each equal to the checkpoint's after
+    init_weights, and two iterations give finite losses."""
+    from helpers import write_probe, write_tiny_config
+    from test_transfer_mmseg import make_seg_set
+    ckpt, _, _ = pretrained_vit(tmp_path_factory.getbasetemp(), 'cmae')
+    data_root = str(tmp_path / 'data')
+    make_seg_set(data_root, 'upernet_r50_4xb4-160k_ade20k-512x512.py')
+    probe_out = str(tmp_path / 'probe.json')
+    tiny = str(tmp_path / 'tiny.py')
+    write_tiny_config(tiny, SEG_CONFIG, ckpt, probe_out, f"""\
+        custom_imports = dict(imports=['transfer_probe', 'mmpretrain.models',
+                                       'mmmask.engine.optimizers'],
+                              allow_failed_imports=False)
+        crop_size = (64, 64)
+        model = dict(
+            data_preprocessor=dict(size=crop_size),
+            backbone=dict(arch=dict(_delete_=True, embed_dims=64,
+                                    num_layers={VIT_LAYERS}, num_heads=4,
+                                    feedforward_channels=256),
+                          img_size=32, patch_size=4,
+                          out_indices=tuple(range({VIT_LAYERS}))),
+            neck=dict(embed_dim=64),
+            decode_head=dict(in_channels=[64] * 4, channels=16),
+            auxiliary_head=dict(in_channels=64, channels=16),
+            test_cfg=dict(mode='whole'))
+        optim_wrapper = dict(  # the config's, without AMP (needs a GPU)
+            _delete_=True, type='OptimWrapper',
+            optimizer=dict(type='AdamW', lr=1e-4, weight_decay=0.05),
+            constructor='BackboneLayerDecayOptimWrapperConstructor',
+            paramwise_cfg=dict(layer_decay_rate=0.65))
+        pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='LoadAnnotations', reduce_zero_label=True),
+            dict(type='RandomCrop', crop_size=crop_size),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackSegInputs')]
+        train_dataloader = dict(
+            batch_size=2, num_workers=0, persistent_workers=False,
+            dataset=dict(_delete_=True, type='ADE20KDataset',
+                         data_root={data_root!r}, reduce_zero_label=True,
+                         data_prefix=dict(img_path='images/training',
+                                          seg_map_path='annotations/training'),
+                         pipeline=pipeline))
+        train_cfg = dict(max_iters=2, val_interval=1000)
+        """)
+    work = str(tmp_path / 'work')
+    proc = run([sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
+                                         'mmsegmentation', 'train.py'),
+                tiny, '--pretrained', ckpt, '--work-dir', work],
+               extra_path=write_probe(tmp_path))
+    check_ok(proc)
+    with open(probe_out) as f:
+        probe = json.load(f)
+    num = len([k for k in _encoder_keys(ckpt) if not k.startswith('ln1.')])
+    assert probe['differ'] == []
+    assert probe['backbone'] == probe['backbone_total'] == num
+    assert f'{num}/{num} tensors loaded' in proc.stdout + proc.stderr
+    rows = assert_finite_losses(work)
+    assert all('decode.loss_ce' in r and 'aux.loss_ce' in r for r in rows)

@@ -265,6 +265,36 @@ def test_cmae_recipe_config():
     assert batch == 4096
     assert opt.optimizer.lr == pytest.approx(1.5e-4 * batch / 256)
     assert cfg.param_scheduler[0].end == 40
-    shift = cfg.train_pipeline[1]
+    shift = cfg.train_dataloader.dataset.pipeline[1]
+    assert shift.type == 'PixelShiftViews'
     assert (shift.crop_size, shift.max_shift) == (224, 32)
     assert shift.base_transforms[0].scale == 256
+
+
+def test_no_weight_decay_on_norms_biases_pos_embed_and_tokens():
+    """The paper config's paramwise rule (the demo config has the same),
+    applied by mmengine's constructor to the tiny CMAE: weight decay 0.05
+    on weight matrices only."""
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    paper = Config.fromfile(osp.join(root, 'configs', 'cmae_vit-base-p16.py'))
+    demo = Config.fromfile(osp.join(root, 'configs', 'demo',
+                                    'cmae_vit-tiny_demo.py'))
+    assert paper.optim_wrapper.paramwise_cfg == demo.optim_wrapper.paramwise_cfg
+    model = build(cmae_cfg())
+    optim = build_optim_wrapper(model, demo.optim_wrapper)
+    wd = {}
+    for group in optim.param_groups:
+        for p in group['params']:
+            wd[id(p)] = group['weight_decay']
+    checked = 0
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        leaf = name.split('.')[-1]
+        no_decay = (p.ndim == 1 or leaf in ('pos_embed', 'cls_token',
+                                            'mask_token'))
+        assert wd[id(p)] == (0.0 if no_decay else 0.05), name
+        checked += 1
+    assert checked > 50

@@ -58,6 +58,9 @@ class MACRL(BaseSelfSupAlgorithm):
         share_decoder (bool): one decoder for both branches (False).
         detach_positive (bool): stop the gradient through the positive
             (the other branch's feature) (False).
+
+    Under DDP a weak branch with ratio 0.0 leaves its own decoder unused:
+    set ``share_decoder=True`` or ``find_unused_parameters=True``.
     """
 
     def __init__(self, backbone: dict, decoder: dict, projector: dict,

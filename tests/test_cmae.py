@@ -11,7 +11,6 @@
   the target view is the online view shifted by it.
 """
 import json
-import os
 import os.path as osp
 import socket
 
@@ -281,7 +280,8 @@ def test_no_weight_decay_on_norms_biases_pos_embed_and_tokens():
     paper = Config.fromfile(osp.join(root, 'configs', 'cmae_vit-base-p16.py'))
     demo = Config.fromfile(osp.join(root, 'configs', 'demo',
                                     'cmae_vit-tiny_demo.py'))
-    assert paper.optim_wrapper.paramwise_cfg == demo.optim_wrapper.paramwise_cfg
+    assert (paper.optim_wrapper.paramwise_cfg ==
+            demo.optim_wrapper.paramwise_cfg)
     model = build(cmae_cfg())
     optim = build_optim_wrapper(model, demo.optim_wrapper)
     wd = {}

@@ -341,3 +341,35 @@ def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, tmp_path_factory):
     assert f'{num}/{num} tensors loaded' in proc.stdout + proc.stderr
     rows = assert_finite_losses(work)
     assert all('decode.loss_ce' in r and 'aux.loss_ce' in r for r in rows)
+
+
+def test_transfer_rules_only_excuse_pos_embed_grid_and_finetune_norm():
+    """mmmask/utils/transfer.py: a pos_embed of another grid is 'resized',
+    one of another width a mismatch; the avg-pool ViT's ln2 is 'new', but
+    a missing block tensor is still missing and fails the strict check."""
+    from mmpretrain.models import VisionTransformer
+
+    from mmmask.utils.transfer import (PretrainedMismatchError,
+                                       check_module_against_checkpoint)
+
+    def vit(img, dims=64, **kw):
+        return VisionTransformer(
+            arch=dict(embed_dims=dims, num_layers=2, num_heads=4,
+                      feedforward_channels=128),
+            img_size=img, patch_size=4, **kw)
+
+    src = {'backbone.' + k: v for k, v in vit(32).state_dict().items()}
+    ft = vit(64, out_type='avg_featmap', final_norm=False)
+    rep = check_module_against_checkpoint(ft, src)
+    assert rep.resized == ['pos_embed'] and rep.new == ['ln2.weight',
+                                                        'ln2.bias']
+    assert len(rep.loaded) == rep.total == len(ft.state_dict()) - 2
+    with pytest.raises(PretrainedMismatchError, match='pos_embed'):
+        check_module_against_checkpoint(vit(32, dims=128), src)
+    partial = {k: v for k, v in src.items() if 'layers.1.attn' not in k}
+    with pytest.raises(PretrainedMismatchError, match='layers.1.attn'):
+        check_module_against_checkpoint(vit(32), partial)
+    cls_vit = vit(32, out_type='cls_token', final_norm=True)
+    no_ln1 = {k: v for k, v in src.items() if not k.startswith('backbone.ln1')}
+    rep = check_module_against_checkpoint(cls_vit, no_ln1, strict=False)
+    assert rep.missing == ['ln1.weight', 'ln1.bias'] and rep.new == []

@@ -35,7 +35,8 @@ from torch import nn
 
 __all__ = [
     'PretrainedMismatchError', 'LoadReport', 'checkpoint_state_dict',
-    'compare_state_dicts', 'vit_transfer_rules', 'check_module_against_checkpoint',
+    'compare_state_dicts', 'vit_transfer_rules',
+    'check_module_against_checkpoint',
     'load_pretrained', 'pretrained_init_cfgs', 'check_pretrained_inits'
 ]
 

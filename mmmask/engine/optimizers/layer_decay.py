@@ -20,8 +20,8 @@ class BackboneLayerDecayOptimWrapperConstructor(
     'backbone.')``: 0 for the patch embedding, cls token and position
     embedding, i + 1 for block i, ``D - 1`` for everything outside the
     backbone, the heads) gets ``lr * layer_decay_rate ** (D - 1 - d)``.
-    ``paramwise_cfg`` as mmpretrain's ``LearningRateDecayOptimWrapperConstructor``
-    (``layer_decay_rate``, ``norm_decay_mult``, ``bias_decay_mult``,
+    ``paramwise_cfg`` as mmpretrain's
+    ``LearningRateDecayOptimWrapperConstructor`` (``layer_decay_rate``, ``norm_decay_mult``, ``bias_decay_mult``,
     ``flat_decay_mult``, ``custom_keys``).
 
     Registered in mmmask's registry and in mmengine's root one, so that an

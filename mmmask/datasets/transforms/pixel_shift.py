@@ -9,7 +9,8 @@ from mmmask.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class PixelShiftViews(BaseTransform):
-    """Two views of one image that differ by a small shift (CMAE Sec. 3.3).
+    """Two views of one image that differ by a small shift (CMAE's
+    pixel-shifting view augmentation).
 
     ``base_transforms`` (RandomResizedCrop to ``crop_size + max_shift``
     = 256, scale (0.2, 1), bicubic; flip) make one image ``I``; then

@@ -33,14 +33,19 @@ class CMAE(BaseSelfSupAlgorithm):
     * online encoder ``f`` (:class:`MaskedViT`, fixed sin-cos positions) on
       the visible tokens of ``x_o``: ``h = f(x_o, M)`` (N, 1 + V, C);
     * pixel decoder: ``y = g_pix(h, M)`` (N, L, p*p*3);
-      ``L_rec = mean_{masked} mean_j (y - norm_pix(x_o))^2`` (Eq. 2);
+      ``L_rec = mean_{masked} mean_j (y - norm_pix(x_o))^2`` (the
+      reconstruction loss, MSE as MAE's);
     * feature decoder: ``z = mean_L g_feat(h, M)`` (N, C) over all tokens,
       ``q = pred(proj(z))`` (N, 256);
-    * target branch, EMA of (``f``, ``proj``) with momentum m (Eq. 4):
+    * target branch, EMA of (``f``, ``proj``) with momentum m
+      (``theta_t <- m theta_t + (1 - m) theta``):
       ``k = proj_t(mean_{patch tokens} f_t(x_t))`` (no cls, no final LN);
-    * ``L_ct`` = InfoNCE(q, keys of all ranks, tau) (Eq. 5);
-    * ``L = rc_weight * L_rec + ct_weight * 2 tau * L_ct`` (Eq. 6; the
-      ``2 tau`` factor is the authors' code's).
+    * ``L_ct`` = InfoNCE(q, keys of all ranks, tau), positives the same
+      image's key, no queue;
+    * ``L = rc_weight * L_rec + ct_weight * 2 tau * L_ct`` (the ``2 tau``
+      factor is the authors' code's, not the paper's formula).
+
+    Equations and defaults: specs/METHODS.md section 2.
 
     ``loss()`` returns ``loss_rec = rc_weight * L_rec`` and
     ``loss_ct = ct_weight * 2 tau * L_ct``; the runner sums them.

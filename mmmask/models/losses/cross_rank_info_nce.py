@@ -13,7 +13,8 @@ def cross_rank_info_nce(query: torch.Tensor, key: torch.Tensor,
     """``L = mean_i -log softmax_j(q_i . k_j / t)[j = r N + i]`` with
     ``k_j`` the L2-normalised keys of all ranks (rank order, no gradient)
     and ``r`` this rank: each query's positive is the key of the same image,
-    every other image of the global batch a negative (CMAE Eq. 5).
+    every other image of the global batch a negative (CMAE's contrastive
+    loss).
 
     Args:
         query: (N, C), gradient flows; normalised here.

@@ -255,7 +255,7 @@ class BlockwiseMask(BaseMaskGenerator):
 @MASK_GENERATORS.register_module()
 class SimMIMMask(BaseMaskGenerator):
     """SimMIM's random masking with a mask patch larger than the model patch
-    (Xie et al. 2022, Sec. 3.1).
+    (Xie et al. 2022).
 
     The image (``input_size`` px) is cut into ``M = (input_size /
     mask_patch_size)^2`` cells; ``ceil(M * mask_ratio)`` of them are masked

@@ -189,7 +189,8 @@ def test_online_encoder_keys_are_mmpretrain_vit_keys(pretrain):
 
 
 @pytest.mark.parametrize('config,img', [(FT_CONFIG, 32), (FT_CONFIG, 64),
-                                        (CIFAR_FT_CONFIG, 32)])
+                                        (CIFAR_FT_CONFIG, 32)],
+                         ids=['in1k-32px', 'in1k-64px', 'cifar10-32px'])
 def test_loads_into_mmpretrain_finetune_config(pretrain, transferred, config,
                                                img):
     _, ckpt, _, _ = pretrain
@@ -264,7 +265,8 @@ def test_reconstruction_tool_writes_png(pretrain, tmp_path, capsys):
     assert np.abs(recon[vis] - original[vis]).mean() > 1  # a real prediction
 
 
-@pytest.mark.parametrize('job', JOBS[1:])
+@pytest.mark.parametrize('job', JOBS[1:],
+                         ids=['in1k', 'cifar10', 'upernet-ade20k'])
 def test_finetune_configs_decay_lr_layer_by_layer(pretrain, transferred,
                                                   job):
     """Layer-wise lr decay 0.65 (mmpretrain's / mmseg's constructors):

@@ -303,3 +303,41 @@ def build_mmmask_model(cfg):
     from mmmask.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmmask'):
         return MODELS.build(cfg)
+
+
+# --------------------------------------------------------------------------
+# ViT methods (CMAE, MACRL): short tools/train.py runs of the demo configs
+# --------------------------------------------------------------------------
+VIT_DEMO = {'cmae': 'cmae_vit-tiny_demo.py', 'macrl': 'macrl_vit-tiny_demo.py'}
+VIT_LAYERS = 4  # the Feature2Pyramid of the UperNet-ViT config takes 4 maps
+
+
+def pretrained_vit(base_dir, method, iters=2):
+    """``(checkpoint, work_dir, data_root)`` of a ``iters``-iteration
+    tools/train.py run of the tiny ``method`` demo config (4-layer, 64-wide
+    ViT, 4 px patches, 32 px views), made once per test session."""
+    base = osp.join(str(base_dir), 'mmmask_vit_pretrain')
+    data_root = osp.join(base, 'images')
+    if not osp.isdir(data_root):
+        check_ok(run([sys.executable,
+                      osp.join(ROOT, 'tools', 'make_demo_data.py'),
+                      '--out', data_root, '--num', '8']))
+    work = osp.join(base, method)
+    ckpt = osp.join(work, f'iter_{iters}.pth')
+    if osp.isfile(ckpt):
+        return ckpt, work, data_root
+    proc = run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+                osp.join(ROOT, 'configs', 'demo', VIT_DEMO[method]),
+                '--work-dir', work, '--cfg-options',
+                f'model.backbone.arch.num_layers={VIT_LAYERS}',
+                f'train_cfg.max_iters={iters}',
+                f'default_hooks.checkpoint.interval={iters}',
+                'default_hooks.logger.interval=1',
+                'train_dataloader.batch_size=4',
+                'train_dataloader.num_workers=0',
+                'train_dataloader.persistent_workers=False',
+                f'train_dataloader.dataset.data_root={data_root}'],
+               extra_path=ROOT)
+    check_ok(proc)
+    assert osp.isfile(ckpt), os.listdir(work)
+    return ckpt, work, data_root

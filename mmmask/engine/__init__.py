@@ -3,3 +3,4 @@ from .checkpoint import (UnsafeCheckpointError,  # noqa: F401
 from .hooks import *  # noqa: F401,F403
 from .hooks.safe_checkpoint import (SafeCheckpointHook,  # noqa: F401
                                     ensure_safe_checkpoint_hook)
+from .optimizers import *  # noqa: F401,F403

@@ -8,3 +8,4 @@ from .losses import *  # noqa: F401,F403
 from .necks import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
 from . import mask_generators  # noqa: F401
+from .backbones import *  # noqa: F401,F403

@@ -17,6 +17,13 @@ a module *before* (or instead of) loading it and report
 and raise :class:`PretrainedMismatchError` when the module would not be
 fully initialised from the checkpoint.
 
+Two ViT cases are not mismatches (see :func:`vit_transfer_rules`): a
+``pos_embed`` of another token count with the same width (the module
+resizes it when it loads, as mmpretrain's ``VisionTransformer`` does:
+``resized``), and the norm after global pooling that a fine-tuning ViT adds
+(mmpretrain's ``ln2`` with ``out_type='avg_featmap'``, MAE's fc-norm),
+which no pre-trained encoder has (``new``).
+
 This module imports only torch, so the downstream launchers
 (``tools/benchmarks/*/train.py``), which never import the mmmask package,
 load it by its file path.
@@ -28,7 +35,8 @@ from torch import nn
 
 __all__ = [
     'PretrainedMismatchError', 'LoadReport', 'checkpoint_state_dict',
-    'compare_state_dicts', 'check_module_against_checkpoint',
+    'compare_state_dicts', 'vit_transfer_rules',
+    'check_module_against_checkpoint',
     'load_pretrained', 'pretrained_init_cfgs', 'check_pretrained_inits'
 ]
 
@@ -53,12 +61,18 @@ class LoadReport:
         unexpected (list[str]): checkpoint keys (prefix stripped) that the
             module lacks.
         mismatched (list[tuple]): ``(key, checkpoint shape, module shape)``.
+        resized (list[str]): loaded keys whose shape the module adapts on
+            load (a ViT's ``pos_embed`` at another input size).
+        new (list[str]): module keys of layers that only fine-tuning has
+            (not counted in ``total``).
     """
 
     def __init__(self, name: str, checkpoint: str, prefix: str,
                  loaded: List[str], missing: List[str],
                  unexpected: List[str],
-                 mismatched: List[Tuple[str, tuple, tuple]]) -> None:
+                 mismatched: List[Tuple[str, tuple, tuple]],
+                 resized: Optional[List[str]] = None,
+                 new: Optional[List[str]] = None) -> None:
         self.name = name
         self.checkpoint = checkpoint
         self.prefix = prefix
@@ -66,6 +80,8 @@ class LoadReport:
         self.missing = missing
         self.unexpected = unexpected
         self.mismatched = mismatched
+        self.resized = list(resized or [])
+        self.new = list(new or [])
 
     @property
     def total(self) -> int:
@@ -80,7 +96,9 @@ class LoadReport:
         lines = [f'{self.name}: {len(self.loaded)}/{self.total} tensors '
                  f'loaded from {self.checkpoint} (prefix {self.prefix!r})']
         for title, keys in (('missing', self.missing),
-                            ('unexpected', self.unexpected)):
+                            ('unexpected', self.unexpected),
+                            ('resized on load', self.resized),
+                            ('new, not pretrained', self.new)):
             if keys:
                 lines.append(f'  {title} ({len(keys)}): '
                              f'{_short_list(keys, max_keys)}')
@@ -119,34 +137,62 @@ def checkpoint_state_dict(checkpoint: Any) -> Dict[str, torch.Tensor]:
     return checkpoint
 
 
+def vit_transfer_rules(module: nn.Module) -> Tuple[List[str], List[str]]:
+    """``(resizable, new)`` key lists of a ViT-like module: ``pos_embed``
+    when the module resizes a checkpoint's on load (mmpretrain's
+    ``VisionTransformer`` and subclasses: ``_prepare_pos_embed``), and the
+    ``ln2.*`` norm after pooling of ``out_type='avg_featmap'``. Empty for
+    anything else."""
+    resizable, new = [], []
+    if hasattr(module, '_prepare_pos_embed') and \
+            getattr(module, 'pos_embed', None) is not None:
+        resizable.append('pos_embed')
+    if getattr(module, 'out_type', None) == 'avg_featmap' and \
+            isinstance(getattr(module, 'ln2', None), nn.Module):
+        new.extend('ln2.' + k for k in module.ln2.state_dict())
+    return resizable, new
+
+
 def compare_state_dicts(module_state: Dict[str, torch.Tensor],
                         checkpoint_state: Dict[str, torch.Tensor],
                         prefix: str = 'backbone.', name: str = 'module',
-                        checkpoint: str = '<state dict>') -> LoadReport:
+                        checkpoint: str = '<state dict>',
+                        resizable: Iterable[str] = (),
+                        new: Iterable[str] = ()) -> LoadReport:
     """Compare a module's state dict with the part of a checkpoint's state
     dict under ``prefix`` (``module.`` of DDP-wrapped saves is stripped
-    first, as mmengine's loader does)."""
+    first, as mmengine's loader does).
+
+    ``resizable``: keys whose shape may differ if only the second dimension
+    (the token count) does; ``new``: keys the checkpoint is not expected to
+    have (see :func:`vit_transfer_rules`)."""
+    resizable, new = set(resizable), set(new)
     stripped = {}
     for key, value in checkpoint_state.items():
         if key.startswith('module.'):
             key = key[len('module.'):]
         if key.startswith(prefix):
             stripped[key[len(prefix):]] = value
-    loaded, missing, mismatched = [], [], []
+    loaded, missing, mismatched, resized, fresh = [], [], [], [], []
     for key, value in module_state.items():
         if _ignored(key):
             continue
         if key not in stripped:
-            missing.append(key)
+            (fresh if key in new else missing).append(key)
         elif tuple(stripped[key].shape) != tuple(value.shape):
-            mismatched.append(
-                (key, tuple(stripped[key].shape), tuple(value.shape)))
+            a, b = tuple(stripped[key].shape), tuple(value.shape)
+            if key in resizable and len(a) == len(b) == 3 and \
+                    a[0] == b[0] and a[2] == b[2]:
+                loaded.append(key)
+                resized.append(key)
+            else:
+                mismatched.append((key, a, b))
         else:
             loaded.append(key)
     unexpected = [k for k in stripped
                   if k not in module_state and not _ignored(k)]
     return LoadReport(name, checkpoint, prefix, loaded, missing, unexpected,
-                      mismatched)
+                      mismatched, resized, fresh)
 
 
 def _raise_unless_ok(report: LoadReport,
@@ -174,8 +220,9 @@ def check_module_against_checkpoint(
     """:func:`compare_state_dicts` for ``module``; with ``strict`` raise
     :class:`PretrainedMismatchError` unless every tensor of the module is
     filled with the right shape."""
+    resizable, new = vit_transfer_rules(module)
     report = compare_state_dicts(module.state_dict(), checkpoint_state,
-                                 prefix, name, checkpoint)
+                                 prefix, name, checkpoint, resizable, new)
     if strict:
         _raise_unless_ok(report, checkpoint_state)
     return report

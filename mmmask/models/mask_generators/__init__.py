@@ -11,11 +11,14 @@ from .fills import (BaseMaskFill, BlurFill, HighPassNoiseFill, MeanFill,
 from .region import RegionMaskGenerator, box_to_mask
 from .saliency import (ForegroundMaskGenerator, SaliencyGridMaskGenerator,
                        cells_to_pixels, saliency_foreground)
+from .token import (BlockRandomMask, BlockwiseMask, RandomPatchMask,
+                    SimMIMMask)
 
 __all__ = [
     'BaseMaskGenerator', 'as_generator', 'check_ratio', 'check_ratio_range',
     'BaseMaskFill', 'MeanFill', 'NoiseFill', 'BlurFill', 'HighPassNoiseFill',
     'build_fill', 'gaussian_blur', 'RegionMaskGenerator', 'box_to_mask',
     'SaliencyGridMaskGenerator', 'ForegroundMaskGenerator',
-    'cells_to_pixels', 'saliency_foreground'
+    'cells_to_pixels', 'saliency_foreground', 'RandomPatchMask',
+    'BlockRandomMask', 'BlockwiseMask', 'SimMIMMask'
 ]

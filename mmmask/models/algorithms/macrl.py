@@ -1,0 +1,145 @@
+"""MACRL: `Masked Contrastive Representation Learning
+<https://arxiv.org/abs/2211.06012>`_ (Yao et al., 2022).
+
+The paper has no public code; what is not in its abstract is mmmask's
+design (specs/METHODS.md, section 5), every choice an argument below.
+"""
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+
+from mmmask.registry import MASK_GENERATORS, MODELS
+from ..losses import info_nce, masked_patch_loss, patch_pixel_targets
+from ..utils import FeatureQueue
+from .base import BaseSelfSupAlgorithm
+
+BRANCHES = ('strong', 'weak')
+
+
+@MODELS.register_module()
+class MACRL(BaseSelfSupAlgorithm):
+    """Masked Contrastive Representation Learning: a siamese pair of
+    masked encoder-decoders with asymmetric corruption.
+
+    For a strongly augmented view ``x_s`` masked with ratio ``r_s`` (0.75)
+    and a weakly augmented view ``x_w`` masked with ``r_w`` (0.5) of the
+    same image, with one shared encoder ``f`` (:class:`MaskedViT`):
+
+    * ``h_b = f(x_b, M_b)`` on the visible tokens (b in {s, w});
+    * ``z_b = normalize(proj(mean of h_b's visible patch tokens))``;
+    * ``L_con = (InfoNCE(z_s, z_w, Q_w) + InfoNCE(z_w, z_s, Q_s)) / 2``
+      with tau (0.2), where ``Q_b`` is a MoCo-style queue of branch b's past
+      features (all ranks; the other branch's queue gives the negatives);
+      gradients flow into both ``z`` of a pair unless ``detach_positive``;
+    * a light MAE decoder per branch: ``y_b = g_b(h_b, M_b)``;
+      ``L_rec = mean_b mean_{masked} mean_j |y_b - norm_pix(x_b)|`` (L1;
+      a branch with nothing masked is left out);
+    * ``L = L_con + lambda_rec * L_rec``.
+
+    ``loss()`` returns ``loss_con`` and ``loss_rec`` (already multiplied
+    by ``lambda_rec``).
+
+    Args:
+        backbone (dict): the shared encoder (``MaskedViT``).
+        decoder (dict): ``MaskedTokenDecoder`` config, built once per branch
+            (or once, with ``share_decoder``).
+        projector (dict): MLP from the encoder width to ``feat_dim``.
+        strong_mask (dict): ``MASK_GENERATORS`` config of the strong branch
+            (``RandomPatchMask``, ratio 0.75).
+        weak_mask (dict): the weak branch's (``RandomPatchMask``, 0.5; 0.0
+            leaves it unmasked).
+        queue_len (int): length of each branch's queue (4096).
+        feat_dim (int): projector output size (128).
+        temperature (float): tau (0.2).
+        lambda_rec (float): weight of L_rec (1.0).
+        rec_loss (str): ``'l1'`` (MACRL) or ``'mse'``.
+        norm_pix (bool): per-patch normalised pixel targets (True).
+        share_decoder (bool): one decoder for both branches (False).
+        detach_positive (bool): stop the gradient through the positive
+            (the other branch's feature) (False).
+
+    Under DDP a weak branch with ratio 0.0 leaves its own decoder unused:
+    set ``share_decoder=True`` or ``find_unused_parameters=True``.
+    """
+
+    def __init__(self, backbone: dict, decoder: dict, projector: dict,
+                 strong_mask: dict = dict(type='RandomPatchMask',
+                                          input_size=8, mask_ratio=0.75),
+                 weak_mask: dict = dict(type='RandomPatchMask', input_size=8,
+                                        mask_ratio=0.5),
+                 queue_len: int = 4096, feat_dim: int = 128,
+                 temperature: float = 0.2, lambda_rec: float = 1.0,
+                 rec_loss: str = 'l1', norm_pix: bool = True,
+                 share_decoder: bool = False, detach_positive: bool = False,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg=None) -> None:
+        super().__init__(backbone, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if temperature <= 0:
+            raise ValueError(f'temperature must be > 0, got {temperature}')
+        if rec_loss not in ('l1', 'mse'):
+            raise ValueError(f"rec_loss must be 'l1' or 'mse', got "
+                             f'{rec_loss!r}')
+        self.decoder_strong = MODELS.build(decoder)
+        self.decoder_weak = (self.decoder_strong if share_decoder
+                             else MODELS.build(decoder))
+        self.projector = MODELS.build(projector)
+        self.mask_generators = dict(strong=MASK_GENERATORS.build(strong_mask),
+                                    weak=MASK_GENERATORS.build(weak_mask))
+        self.queue_strong = FeatureQueue(queue_len, feat_dim)
+        self.queue_weak = FeatureQueue(queue_len, feat_dim)
+        self.temperature = temperature
+        self.lambda_rec = lambda_rec
+        self.rec_loss = rec_loss
+        self.norm_pix = norm_pix
+        self.detach_positive = detach_positive
+        self.patch_size = self.backbone.patch_embed.projection.kernel_size[0]
+
+    def branch(self, img: torch.Tensor, mask: torch.Tensor, decoder):
+        """One branch on ``img`` (N, 3, H, W) under ``mask`` (N, h, w):
+        the normalised contrastive feature (N, feat_dim) and the
+        reconstruction loss of its masked patches (None if none is)."""
+        latent = self.backbone.encode(img, mask)  # (N, 1 + V, C)
+        z = F.normalize(self.projector(latent[:, 1:].mean(dim=1)), dim=1)
+        if not bool(mask.any()):
+            return z, None
+        pred = decoder(latent, mask)  # (N, L, p*p*3)
+        target = patch_pixel_targets(img, self.patch_size, self.norm_pix)
+        return z, masked_patch_loss(pred, target, mask, self.rec_loss)
+
+    @torch.no_grad()
+    def reconstruct(self, img: torch.Tensor, mask: torch.Tensor,
+                    branch: str = 'strong') -> torch.Tensor:
+        """The ``branch`` decoder's predictions (N, L, p*p*3) for ``img``
+        (N, 3, H, W) under ``mask`` (N, h, w)."""
+        if branch not in BRANCHES:
+            raise ValueError(f'branch must be one of {BRANCHES}, got '
+                             f'{branch!r}')
+        decoder = getattr(self, f'decoder_{branch}')
+        return decoder(self.backbone.encode(img, mask), mask)
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples=None) -> Dict[str, torch.Tensor]:
+        """inputs: [strong view, weak view], each (N, 3, H, W)."""
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError('MACRL needs [strong view, weak view] per image: '
+                             'use MultiView with two pipelines')
+        n, device = inputs[0].shape[0], inputs[0].device
+        masks = [self.mask_generators[b].batch(n, device=device)
+                 for b in BRANCHES]
+        z_s, rec_s = self.branch(inputs[0], masks[0], self.decoder_strong)
+        z_w, rec_w = self.branch(inputs[1], masks[1], self.decoder_weak)
+        pos_s, pos_w = ((z_w.detach(), z_s.detach()) if self.detach_positive
+                        else (z_w, z_s))
+        loss_con = 0.5 * (
+            info_nce(z_s, pos_s, self.queue_weak.negatives(),
+                     self.temperature) +
+            info_nce(z_w, pos_w, self.queue_strong.negatives(),
+                     self.temperature))
+        self.queue_strong.enqueue(z_s.detach())
+        self.queue_weak.enqueue(z_w.detach())
+        recs = [r for r in (rec_s, rec_w) if r is not None]
+        loss_rec = (torch.stack(recs).mean() if recs
+                    else loss_con.new_zeros(()))
+        return dict(loss_con=loss_con, loss_rec=self.lambda_rec * loss_rec)

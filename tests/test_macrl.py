@@ -1,0 +1,145 @@
+"""MACRL (mmmask/models/algorithms/macrl.py) on the tiny demo model
+(configs/demo/macrl_vit-tiny_demo.py: 32 px, 4 px patches, 8 x 8 tokens):
+
+* the strong / weak branches mask the configured ratios (token counts seen
+  by the shared encoder);
+* the L1 reconstruction only looks at masked patches;
+* both terms equal a loop-by-loop computation (tests/vit_direct.py) with
+  the queues' negatives, tau and lambda_rec; the queues get each branch's
+  features;
+* the CIFAR / ImageNet-subset configs carry the documented defaults.
+"""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from vit_direct import (ROOT, build, decode, demo_model_cfg, encode_visible,
+                        info_nce_rows, masked_error, patch_targets)
+
+
+def macrl_cfg(**kw):
+    return demo_model_cfg('macrl_vit-tiny_demo', **kw)
+
+
+def views(n=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(n, 3, 32, 32, generator=g),
+            torch.randn(n, 3, 32, 32, generator=g)]
+
+
+@pytest.mark.parametrize('strong,weak,visible', [
+    (0.75, 0.5, (16, 32)), (0.6, 0.0, (26, 64))])
+def test_branches_use_their_mask_ratios(strong, weak, visible):
+    model = build(macrl_cfg(strong_mask=dict(mask_ratio=strong),
+                            weak_mask=dict(mask_ratio=weak)))
+    seen = []
+    model.backbone.layers[0].register_forward_pre_hook(
+        lambda mod, args: seen.append(tuple(args[0].shape)) and None)
+    losses = model.loss(views(), None)
+    assert seen == [(4, 1 + visible[0], 64), (4, 1 + visible[1], 64)]
+    assert torch.isfinite(losses['loss_rec'])
+
+
+def test_l1_only_on_masked_patches(monkeypatch):
+    """Changing the decoder's output on visible patches leaves loss_rec
+    as it is; changing it on one masked patch changes it."""
+    model = build(macrl_cfg())
+    imgs = views()
+
+    def run(offset_where):
+        np.random.seed(3)
+        orig = type(model.decoder_strong).forward
+
+        def forward(dec, x, mask):
+            out = orig(dec, x, mask)
+            where = offset_where(mask.flatten(1))
+            return out + 100.0 * where[..., None].to(out.dtype)
+
+        monkeypatch.setattr(type(model.decoder_strong), 'forward', forward)
+        out = model.loss(imgs, None)['loss_rec']
+        monkeypatch.undo()
+        return out
+
+    base = run(lambda m: torch.zeros_like(m))
+    visible = run(lambda m: ~m)
+    one_masked = run(lambda m: m & (m.cumsum(1) == 1))  # first masked token
+    assert torch.allclose(visible, base)
+    assert float((one_masked - base).detach()) > 1.0
+
+
+def test_loss_equals_direct_computation():
+    model = build(macrl_cfg(lambda_rec=0.5, temperature=0.3))
+    imgs = views(seed=1)
+    neg_s = model.queue_strong.negatives().clone()
+    neg_w = model.queue_weak.negatives().clone()
+    np.random.seed(7)
+    losses = model.loss(imgs, None)
+    np.random.seed(7)  # the same masks: strong batch, then weak batch
+    masks = [model.mask_generators[b].batch(4) for b in ('strong', 'weak')]
+
+    zs, recs = [], []
+    for img, mask, dec in zip(imgs, masks, (model.decoder_strong,
+                                            model.decoder_weak)):
+        latent = encode_visible(model.backbone, img, mask)
+        zs.append(F.normalize(model.projector(latent[:, 1:].mean(1)), dim=1))
+        pred = decode(dec, latent, mask)
+        recs.append(masked_error(pred, patch_targets(img, 4), mask, 'l1'))
+    z_s, z_w = zs
+    l_con = 0.5 * (info_nce_rows(z_s, z_w, None, 0.3, negatives=neg_w) +
+                   info_nce_rows(z_w, z_s, None, 0.3, negatives=neg_s))
+    l_rec = 0.5 * (recs[0] + recs[1])
+    torch.testing.assert_close(losses['loss_con'], l_con)
+    torch.testing.assert_close(losses['loss_rec'], 0.5 * l_rec)
+    assert float(l_rec.detach()) > 0.1
+    # each branch's features went into its own queue
+    torch.testing.assert_close(model.queue_strong.negatives()[:4],
+                               z_s.detach())
+    torch.testing.assert_close(model.queue_weak.negatives()[:4],
+                               z_w.detach())
+    assert int(model.queue_strong.ptr) == 4
+
+
+def test_detach_positive_changes_gradients_not_the_loss():
+    def run(detach):
+        model = build(macrl_cfg(lambda_rec=0.0, detach_positive=detach))
+        outs = []
+        model.projector.register_forward_hook(
+            lambda mod, args, out: outs.append(out) and None)
+        np.random.seed(0)
+        loss = model.loss(views(), None)['loss_con']
+        return loss, torch.autograd.grad(loss, outs)
+
+    loss_a, grads_a = run(False)
+    loss_b, grads_b = run(True)
+    torch.testing.assert_close(loss_a, loss_b)
+    for a, b in zip(grads_a, grads_b):
+        assert a.abs().sum() > 0 and b.abs().sum() > 0
+        assert not torch.allclose(a, b)
+
+
+def test_unknown_rec_loss_is_an_error():
+    with pytest.raises(ValueError, match="rec_loss must be 'l1' or 'mse'"):
+        build(macrl_cfg(rec_loss='l2'))
+
+
+@pytest.mark.parametrize('name,dataset,grid', [
+    ('macrl_vit-s-p4_cifar10', 'CIFAR10', 8),
+    ('macrl_vit-s-p4_cifar100', 'CIFAR100', 8),
+    ('macrl_vit-s-p16_in100', 'ImageNet', 14)])
+def test_configs_carry_the_documented_defaults(name, dataset, grid):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', name + '.py'))
+    m = cfg.model
+    assert m.type == 'MACRL'
+    assert (m.temperature, m.lambda_rec, m.rec_loss) == (0.2, 1.0, 'l1')
+    assert m.strong_mask == dict(type='RandomPatchMask', input_size=grid,
+                                 mask_ratio=0.75)
+    assert m.weak_mask.mask_ratio == 0.5
+    assert m.backbone.patch_size * grid == m.backbone.img_size
+    assert m.decoder.num_patches == grid * grid
+    assert cfg.train_dataloader.dataset.type == dataset
+    if dataset.startswith('CIFAR'):
+        root = cfg.train_dataloader.dataset.data_root
+        assert root == 'data/' + dataset.lower()

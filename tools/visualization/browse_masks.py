@@ -113,8 +113,12 @@ def build_dataset(cfg, images):
     if images is not None:
         if not osp.isdir(images):
             raise FileNotFoundError(f'--images: no such folder: {images}')
+        pipeline = list(ds_cfg.pipeline)
+        if not any('Load' in str(t.get('type', '')) for t in pipeline):
+            # datasets held in memory (CIFAR) have no loading step
+            pipeline.insert(0, dict(type='LoadImageFromFile'))
         ds_cfg = dict(type='CustomDataset', data_root=images,
-                      with_label=False, pipeline=ds_cfg.pipeline)
+                      with_label=False, pipeline=pipeline)
     return DATASETS.build(ds_cfg)
 
 

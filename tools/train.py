@@ -206,8 +206,8 @@ def main(argv=None) -> int:
     except UsageError as err:
         return launch.report_usage_error(err)
     except KeyError as err:
-        from mmmask.registry import UnknownTypeError
-        if not isinstance(err, UnknownTypeError):
+        from mmmask.registry import NameClashError, UnknownTypeError
+        if not isinstance(err, (UnknownTypeError, NameClashError)):
             raise
         return launch.report_usage_error(err)
     runner.train()

@@ -181,12 +181,41 @@ def add_safe_checkpoint_hook(cfg) -> None:
     ensure_safe_checkpoint_hook(cfg)
 
 
+def add_exact_resume_hook(cfg) -> None:
+    """Every run stores its generator states and data position in its
+    checkpoints (``ExactResumeHook``), so a resumed run goes on exactly."""
+    from mmmask.engine.hooks import ensure_exact_resume_hook
+    ensure_exact_resume_hook(cfg)
+
+
+def resolve_auto_resume(cfg) -> None:
+    """``--resume auto``: the newest checkpoint of the work dir that loads
+    (a corrupt newest one is skipped with a warning); none: a fresh start.
+
+    mmengine's own lookup takes whatever ``last_checkpoint`` names.
+    """
+    if cfg.get('resume') is not True or cfg.get('load_from'):
+        return
+    from mmengine.logging import print_log
+
+    from mmmask.engine.resume import find_resumable_checkpoint
+    path = find_resumable_checkpoint(cfg.work_dir)
+    if path is None:
+        print_log(f'--resume auto: no loadable checkpoint in {cfg.work_dir}; '
+                  'training starts from scratch', logger='current')
+        cfg.resume = False
+    else:
+        cfg.load_from = path
+
+
 # --------------------------------------------------------------------------
 def build_cfg(args):
     cfg = launch.load_config(args, check_options=check_option_keys)
     cfg = merge_args(cfg, args)
     check_data_root(cfg)
     add_safe_checkpoint_hook(cfg)
+    add_exact_resume_hook(cfg)
+    resolve_auto_resume(cfg)
     return cfg
 
 

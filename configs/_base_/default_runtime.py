@@ -11,8 +11,11 @@ default_hooks = dict(
 
 # Writes checkpoints that torch.load(weights_only=True) accepts without an
 # allow-list (message hub stored as plain values) and restores them on resume.
-# tools/train.py adds it when a config's custom_hooks list leaves it out.
-custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH')]
+# ExactResumeHook stores the random generators' states and the position in the
+# data in every checkpoint, so that --resume goes on exactly (see its doc).
+# tools/train.py adds each when a config's custom_hooks list leaves it out.
+custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH'),
+                dict(type='ExactResumeHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

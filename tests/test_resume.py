@@ -1,0 +1,157 @@
+"""Exact resume after SIGKILL, atomic checkpoints, ``--resume auto`` past a
+corrupt checkpoint (tools/train.py in subprocesses on the CPU).
+
+One tiny DenseCL run (12 images, batch 4: 3 iterations per epoch, so the
+checkpoints at iterations 2 and 4 are mid-epoch) with random augmentations
+(numpy / Python generators) and drop-path in the backbone (torch generator)
+is trained for 8 iterations without a stop. Another is SIGKILLed while it
+writes iteration 6's checkpoint, then resumed with ``--resume`` (auto) from
+iteration 4, and, with iteration 4's file truncated, from iteration 2; the
+losses logged after the resume (each iteration's own, no smoothing) must
+equal the uninterrupted run's.
+"""
+import os
+import os.path as osp
+import shutil
+import signal
+
+import pytest
+import torch
+from helpers import (DEMO_CONFIG_DIR, check_ok, demo_images, read_losses,
+                     tiny_run_config, train)
+
+ITERS, TOL = 8, 1e-6
+
+KILL_HOOKS = '''
+import os
+import signal
+
+from mmengine.hooks import Hook
+
+import mmmask.engine.checkpoint as ckpt_io
+from mmmask.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillDuringSaveHook(Hook):
+    """SIGKILL this process halfway through writing iteration ``at``'s
+    checkpoint file."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 == self.at:
+            def write_half_then_die(fileobj, data):
+                fileobj.write(data[:len(data) // 2])
+                fileobj.flush()
+                os.kill(os.getpid(), signal.SIGKILL)
+            ckpt_io._write_all = write_half_then_die
+'''
+
+
+def _config(tmp_path, data, name, hook=None):
+    body = '''
+        model = dict(backbone=dict(drop_path_rate=0.2))
+        randomness = dict(seed=3, deterministic=True)
+        log_processor = dict(window_size=1)  # each iteration's own loss
+        '''
+    if hook:
+        body += f'custom_hooks = [{hook}]\n'
+    path = tmp_path / f'{name}.py'
+    path.write_text(tiny_run_config(
+        osp.join(DEMO_CONFIG_DIR, 'densecl_r18_demo.py'), data, body,
+        max_iters=ITERS, ckpt_interval=2,
+        imports=['resume_test_hooks'] if hook else ()))
+    return path
+
+
+def _losses(work_dir):
+    """{iter: loss} of the latest run in ``work_dir``."""
+    return {r['iter']: r['loss'] for r in read_losses(str(work_dir))
+            if 'loss' in r}
+
+
+def _assert_same(resumed, reference, first):
+    assert sorted(resumed) == list(range(first, ITERS + 1)), resumed
+    diff = max(abs(resumed[i] - reference[i]) for i in resumed)
+    assert diff <= TOL, (diff, resumed, reference)
+    return diff
+
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """The uninterrupted run, and a run SIGKILLed halfway through writing
+    iteration 6's checkpoint (after those of iterations 2 and 4)."""
+    tmp = tmp_path_factory.mktemp('resume')
+    data = demo_images(tmp_path_factory.getbasetemp())
+    (tmp / 'resume_test_hooks.py').write_text(KILL_HOOKS)
+    full = tmp / 'full'
+    check_ok(train(_config(tmp, data, 'full'), full))
+    killed = tmp / 'killed'
+    cfg = _config(tmp, data, 'killed', "dict(type='KillDuringSaveHook', "
+                  'at=6)')
+    proc = train(cfg, killed, extra_path=str(tmp))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    return dict(tmp=tmp, full=_losses(full), killed=killed, killed_cfg=cfg)
+
+
+def _resume(runs, work):
+    """``--resume`` (auto) in ``work``, without the killing hook."""
+    proc = train(runs['killed_cfg'], work, '--resume', '--cfg-options',
+                 'custom_hooks=[]', extra_path=str(runs['tmp']))
+    check_ok(proc)
+    return proc.stdout + proc.stderr
+
+
+def test_killed_run_trained_like_the_uninterrupted_one(runs):
+    full = runs['full']
+    assert sorted(full) == list(range(1, ITERS + 1))
+    assert len(set(full.values())) == ITERS  # a real, changing loss
+    killed = _losses(runs['killed'])
+    assert sorted(killed) == list(range(1, 7))
+    assert max(abs(killed[i] - full[i]) for i in killed) <= TOL
+
+
+def test_kill_while_saving_leaves_a_loadable_latest_checkpoint(runs):
+    work = runs['killed']
+    names = os.listdir(work)
+    # the half-written file is a hidden temporary, never iter_6.pth
+    assert 'iter_6.pth' not in names
+    partial = [n for n in names if n.startswith('.iter_6.pth.')]
+    assert len(partial) == 1 and partial[0].endswith('.tmp')
+    assert 0 < os.path.getsize(work / partial[0]) < \
+        os.path.getsize(work / 'iter_4.pth')
+    with open(work / 'last_checkpoint') as f:
+        latest = f.read().strip()
+    assert latest == str(work / 'iter_4.pth')
+    ckpt = torch.load(latest, weights_only=True)  # complete and loadable
+    assert ckpt['meta']['iter'] == 4
+    # what ExactResumeHook stores: the position in the data and the states
+    assert ckpt['data_state'] == dict(consumed_batches=4,
+                                      batches_per_epoch=3)
+    assert len(ckpt['rng_state']) == 1
+    assert set(ckpt['rng_state'][0]) >= {'python', 'numpy', 'torch'}
+
+
+def test_sigkill_then_resume_auto_is_exact(runs, tmp_path):
+    work = tmp_path / 'work'
+    shutil.copytree(runs['killed'], work)
+    out = _resume(runs, work)
+    assert 'resumed epoch: 0, iter: 4' in out
+    # iteration 4 is batch 1 of epoch 1 (3 batches per epoch): no replay
+    assert 'data resumes after batch 1 of 3 of epoch 1' in out
+    _assert_same(_losses(work), runs['full'], first=5)
+
+
+def test_resume_auto_skips_a_corrupt_latest_checkpoint(runs, tmp_path):
+    work = tmp_path / 'work'
+    shutil.copytree(runs['killed'], work)
+    latest = work / 'iter_4.pth'
+    data = latest.read_bytes()
+    latest.write_bytes(data[:len(data) // 3])  # truncated
+    out = _resume(runs, work)
+    assert f'skipping checkpoint {latest}' in out
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert 'data resumes after batch 2 of 3 of epoch 0' in out
+    _assert_same(_losses(work), runs['full'], first=3)

@@ -11,7 +11,10 @@ and makes the model wrapper run DDP without device ids.
 
 Mistakes in the command line or config (no such config file, a
 ``--cfg-options`` key the config does not have, no training data) end the run
-with one ``train.py: error: ...`` line on stderr and exit status 2.
+with one ``train.py: error: ...`` line on stderr and exit status 2. Bad input
+met while training (an ``mmmask.errors.MMMaskError``: a corrupt image, a NaN
+loss, no batch from the data, a neck that does not fit the backbone) ends it
+with one such line and exit status 1.
 """
 import argparse
 import difflib
@@ -181,11 +184,14 @@ def add_safe_checkpoint_hook(cfg) -> None:
     ensure_safe_checkpoint_hook(cfg)
 
 
-def add_exact_resume_hook(cfg) -> None:
+def add_default_hooks(cfg) -> None:
     """Every run stores its generator states and data position in its
-    checkpoints (``ExactResumeHook``), so a resumed run goes on exactly."""
-    from mmmask.engine.hooks import ensure_exact_resume_hook
-    ensure_exact_resume_hook(cfg)
+    checkpoints (``ExactResumeHook``: a resumed run goes on exactly), stops
+    on a NaN / inf loss (``NonFiniteLossHook``) and checks that its data
+    makes a batch (``TrainDataCheckHook``), unless the config lists them."""
+    from mmmask.engine.hooks import DEFAULT_CUSTOM_HOOKS, ensure_custom_hook
+    for hook_type in DEFAULT_CUSTOM_HOOKS:
+        ensure_custom_hook(cfg, hook_type)
 
 
 def resolve_auto_resume(cfg) -> None:
@@ -214,7 +220,7 @@ def build_cfg(args):
     cfg = merge_args(cfg, args)
     check_data_root(cfg)
     add_safe_checkpoint_hook(cfg)
-    add_exact_resume_hook(cfg)
+    add_default_hooks(cfg)
     resolve_auto_resume(cfg)
     return cfg
 
@@ -222,6 +228,32 @@ def build_cfg(args):
 def build_runner(cfg):
     from mmmask.registry import RUNNERS
     return launch.build_runner(cfg, RUNNERS)
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` in one line. An error re-raised by a
+    DataLoader worker carries the worker's traceback in its message: its
+    last line holds the original message."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(err).__name__
+    last = lines[-1]
+    name, sep, rest = last.partition(': ')
+    if len(lines) > 1 and sep and name.split('.')[-1] == type(err).__name__:
+        return rest
+    return last
+
+
+def known_error(err: BaseException):
+    """The one-line message of a known mistake in the input or config, or
+    None for anything else (which keeps its traceback)."""
+    from mmmask.errors import MMMaskError
+    if isinstance(err, MMMaskError):
+        return one_line(err)
+    # mmpretrain's CustomDataset on a folder without images
+    if isinstance(err, RuntimeError) and str(err).startswith('Found 0 files'):
+        return 'the train dataset is empty: ' + one_line(err)
+    return None
 
 
 def main(argv=None) -> int:
@@ -239,7 +271,14 @@ def main(argv=None) -> int:
         if not isinstance(err, (UnknownTypeError, NameClashError)):
             raise
         return launch.report_usage_error(err)
-    runner.train()
+    try:
+        runner.train()
+    except Exception as err:
+        message = known_error(err)
+        if message is None:
+            raise
+        print(f'train.py: error: {message}', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -12,8 +12,7 @@ from mmengine.runner import IterBasedTrainLoop
 
 from mmmask.registry import HOOKS
 
-__all__ = ['ExactResumeHook', 'ensure_exact_resume_hook', 'get_rng_state',
-           'set_rng_state']
+__all__ = ['ExactResumeHook', 'get_rng_state', 'set_rng_state']
 
 #: Checkpoint keys written by :class:`ExactResumeHook`.
 RNG_KEY, DATA_KEY = 'rng_state', 'data_state'
@@ -239,14 +238,3 @@ class ExactResumeHook(Hook):
             'without loading them).')
         return _PositionedIterator(loader, epoch, batch)
 
-
-def ensure_exact_resume_hook(cfg: Any) -> Any:
-    """Append ``dict(type='ExactResumeHook')`` to ``cfg.custom_hooks``
-    unless the list already holds one; returns ``cfg`` (changed in place)."""
-    hooks = list(cfg.get('custom_hooks', None) or [])
-    names = ('ExactResumeHook', 'mmmask.ExactResumeHook', ExactResumeHook)
-    if not any(isinstance(h, ExactResumeHook) or (
-            isinstance(h, dict) and h.get('type') in names) for h in hooks):
-        hooks.append(dict(type='ExactResumeHook'))
-    cfg['custom_hooks'] = hooks
-    return cfg

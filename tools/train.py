@@ -158,6 +158,20 @@ def setup_cpu_distributed(cfg) -> None:
     from mmmask.registry import MODEL_WRAPPERS
 
     launch.use_gloo_backend(cfg)
+    strategy = cfg.get('strategy')
+    if isinstance(strategy, dict):  # FlexibleRunner
+        kind = strategy.get('type')
+        if kind in ('DDPStrategy', 'FSDPStrategy'):
+            # mmengine passes [LOCAL_RANK] / LOCAL_RANK: CUDA device indices
+            strategy.model_wrapper = strategy.get('model_wrapper') or {}
+            if kind == 'DDPStrategy':
+                strategy.model_wrapper.device_ids = None
+            else:  # FSDP refuses None without an accelerator
+                import torch
+                strategy.model_wrapper.device_id = torch.device('cpu')
+        launch.init_gloo_process_group(
+            cfg.launcher, timeout=cfg.env_cfg.dist_cfg.get('timeout'))
+        return
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         cfg.model_wrapper_cfg = launch.cpu_ddp_wrapper_cfg(cfg)
@@ -215,9 +229,26 @@ def resolve_auto_resume(cfg) -> None:
 
 
 # --------------------------------------------------------------------------
+def adapt_to_strategy(cfg) -> None:
+    """``strategy=dict(type='DeepSpeedStrategy')`` (FlexibleRunner): DeepSpeed
+    steps the optimizer, so the optim wrapper becomes a
+    DeepSpeedOptimWrapper (a strategy ``_base_`` file cannot change
+    ``optim_wrapper``, which the method's config sets)."""
+    strategy = cfg.get('strategy')
+    if not isinstance(strategy, dict) or \
+            strategy.get('type') != 'DeepSpeedStrategy':
+        return
+    wrapper = cfg.get('optim_wrapper')
+    if isinstance(wrapper, dict) and wrapper.get('type', 'OptimWrapper') in (
+            'OptimWrapper', 'AmpOptimWrapper'):
+        wrapper['type'] = 'DeepSpeedOptimWrapper'
+        wrapper.pop('loss_scale', None)  # DeepSpeed's fp16 config does this
+
+
 def build_cfg(args):
     cfg = launch.load_config(args, check_options=check_option_keys)
     cfg = merge_args(cfg, args)
+    adapt_to_strategy(cfg)
     check_data_root(cfg)
     add_safe_checkpoint_hook(cfg)
     add_default_hooks(cfg)

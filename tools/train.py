@@ -167,8 +167,7 @@ def setup_cpu_distributed(cfg) -> None:
             if kind == 'DDPStrategy':
                 strategy.model_wrapper.device_ids = None
             else:  # FSDP refuses None without an accelerator
-                import torch
-                strategy.model_wrapper.device_id = torch.device('cpu')
+                strategy.model_wrapper.device_id = 'cpu'  # -> torch.device
         launch.init_gloo_process_group(
             cfg.launcher, timeout=cfg.env_cfg.dist_cfg.get('timeout'))
         return

@@ -356,3 +356,38 @@ def one_error_line(proc, prog='train.py'):
              if ln.startswith(f'{prog}: error:')]
     assert len(lines) == 1, proc.stderr[-4000:]
     return lines[0]
+
+
+_TRAIN_DRIVER = r'''
+import contextlib, importlib.util, io, json, sys, traceback
+
+spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
+train = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train)
+results = {}
+for name, argv in json.loads(sys.argv[2]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = train.main(argv)
+        except SystemExit as e:
+            code = e.code
+        except BaseException:
+            traceback.print_exc()
+            code = 'raised'
+    results[name] = dict(code=code, stdout=out.getvalue(),
+                         stderr=err.getvalue())
+print('RESULTS ' + json.dumps(results))
+'''
+
+
+def train_in_one_process(argvs, extra_path=None, timeout=500):
+    """``tools/train.py``'s ``main(argv)`` for each ``{name: argv}``, in turn,
+    in one subprocess (the imports paid once); returns ``{name: dict(code,
+    stdout, stderr)}``, each run's output captured on its own."""
+    proc = run([sys.executable, '-c', _TRAIN_DRIVER, TRAIN_PY,
+                json.dumps(argvs)], timeout=timeout, extra_path=extra_path)
+    check_ok(proc)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULTS ')]
+    assert line, proc.stdout[-3000:]
+    return json.loads(line[-1][len('RESULTS '):])

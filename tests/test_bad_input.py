@@ -6,17 +6,15 @@ The runs go through ``tools/train.py``'s ``main`` (the code behind the
 command line), several in one subprocess to pay the imports once; each
 case's exit status and output are captured separately.
 """
-import json
 import math
 import os
 import os.path as osp
 import shutil
-import sys
 
 import pytest
 import torch
-from helpers import (DEMO_CONFIG_DIR, ROOT, check_ok, demo_images,
-                     logged_losses, run, tiny_run_config)
+from helpers import (DEMO_CONFIG_DIR, demo_images, logged_losses,
+                     tiny_run_config, train_in_one_process)
 
 NAN_HEAD = '''
 from mmmask.models.heads import InfoNCEHead
@@ -35,28 +33,6 @@ class NaNAtCallHead(InfoNCEHead):
         self.calls += 1
         out = super().loss(*args, **kwargs)
         return out * float('nan') if self.calls == self.nan_at else out
-'''
-
-DRIVER = r'''
-import contextlib, importlib.util, io, json, sys, traceback
-
-spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
-train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train)
-results = {}
-for name, argv in json.loads(sys.argv[2]).items():
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = train.main(argv)
-        except SystemExit as e:
-            code = e.code
-        except BaseException:
-            traceback.print_exc()
-            code = 'raised'
-    results[name] = dict(code=code, stdout=out.getvalue(),
-                         stderr=err.getvalue())
-print('RESULTS ' + json.dumps(results))
 '''
 
 MOCO = osp.join(DEMO_CONFIG_DIR, 'mocov2_r18_demo.py')
@@ -115,13 +91,7 @@ def cases(tmp_path_factory):
         'channels': [cfg('channels', data, "model['neck']['in_channels'] = "
                          '128\n')] + work('channels'),
     }
-    proc = run([sys.executable, '-c', DRIVER,
-                osp.join(ROOT, 'tools', 'train.py'), json.dumps(argvs)],
-               timeout=400, extra_path=str(tmp))
-    check_ok(proc)
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULTS ')]
-    assert line, proc.stdout[-3000:]
-    results = json.loads(line[-1][len('RESULTS '):])
+    results = train_in_one_process(argvs, extra_path=str(tmp))
     return dict(results=results, bad_file=bad_file, tmp=tmp, data=data,
                 empty=str(empty))
 

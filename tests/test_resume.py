@@ -17,8 +17,8 @@ import signal
 
 import pytest
 import torch
-from helpers import (DEMO_CONFIG_DIR, check_ok, demo_images, read_losses,
-                     tiny_run_config, train)
+from helpers import (DEMO_CONFIG_DIR, demo_images, read_losses,
+                     tiny_run_config, train, train_in_one_process)
 
 ITERS, TOL = 8, 1e-6
 
@@ -81,41 +81,54 @@ def _assert_same(resumed, reference, first):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    """The uninterrupted run, and a run SIGKILLed halfway through writing
-    iteration 6's checkpoint (after those of iterations 2 and 4)."""
+    """A run SIGKILLed halfway through writing iteration 6's checkpoint
+    (after those of iterations 2 and 4); then, in one process, the
+    uninterrupted run and ``--resume`` (auto) in two copies of the killed
+    run's work dir: as it was, and with iteration 4's file truncated."""
     tmp = tmp_path_factory.mktemp('resume')
     data = demo_images(tmp_path_factory.getbasetemp())
     (tmp / 'resume_test_hooks.py').write_text(KILL_HOOKS)
-    full = tmp / 'full'
-    check_ok(train(_config(tmp, data, 'full'), full))
     killed = tmp / 'killed'
     cfg = _config(tmp, data, 'killed', "dict(type='KillDuringSaveHook', "
                   'at=6)')
     proc = train(cfg, killed, extra_path=str(tmp))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
-    return dict(tmp=tmp, full=_losses(full), killed=killed, killed_cfg=cfg)
+    # the killed run's last words, before the copies change anything
+    killed_losses = _losses(killed)
+    killed_files = sorted(os.listdir(killed))
 
+    shutil.copytree(killed, tmp / 'resume4')
+    shutil.copytree(killed, tmp / 'resume2')
+    latest = tmp / 'resume2' / 'iter_4.pth'
+    data_bytes = latest.read_bytes()
+    latest.write_bytes(data_bytes[:len(data_bytes) // 3])  # truncated
 
-def _resume(runs, work):
-    """``--resume`` (auto) in ``work``, without the killing hook."""
-    proc = train(runs['killed_cfg'], work, '--resume', '--cfg-options',
-                 'custom_hooks=[]', extra_path=str(runs['tmp']))
-    check_ok(proc)
-    return proc.stdout + proc.stderr
+    resume = ['--resume', '--cfg-options', 'custom_hooks=[]']
+    results = train_in_one_process(dict(
+        full=[str(_config(tmp, data, 'full')), '--work-dir',
+              str(tmp / 'full')],
+        resume4=[str(cfg), '--work-dir', str(tmp / 'resume4')] + resume,
+        resume2=[str(cfg), '--work-dir', str(tmp / 'resume2')] + resume),
+        extra_path=str(tmp))
+    for name, result in results.items():
+        assert result['code'] == 0, (name, result['stderr'][-3000:])
+    return dict(tmp=tmp, killed=killed, killed_losses=killed_losses,
+                killed_files=killed_files, truncated=latest,
+                full=_losses(tmp / 'full'), results=results)
 
 
 def test_killed_run_trained_like_the_uninterrupted_one(runs):
     full = runs['full']
     assert sorted(full) == list(range(1, ITERS + 1))
     assert len(set(full.values())) == ITERS  # a real, changing loss
-    killed = _losses(runs['killed'])
+    killed = runs['killed_losses']
     assert sorted(killed) == list(range(1, 7))
     assert max(abs(killed[i] - full[i]) for i in killed) <= TOL
 
 
 def test_kill_while_saving_leaves_a_loadable_latest_checkpoint(runs):
     work = runs['killed']
-    names = os.listdir(work)
+    names = runs['killed_files']
     # the half-written file is a hidden temporary, never iter_6.pth
     assert 'iter_6.pth' not in names
     partial = [n for n in names if n.startswith('.iter_6.pth.')]
@@ -134,24 +147,22 @@ def test_kill_while_saving_leaves_a_loadable_latest_checkpoint(runs):
     assert set(ckpt['rng_state'][0]) >= {'python', 'numpy', 'torch'}
 
 
-def test_sigkill_then_resume_auto_is_exact(runs, tmp_path):
-    work = tmp_path / 'work'
-    shutil.copytree(runs['killed'], work)
-    out = _resume(runs, work)
+def _output(runs, name):
+    result = runs['results'][name]
+    return result['stdout'] + result['stderr']
+
+
+def test_sigkill_then_resume_auto_is_exact(runs):
+    out = _output(runs, 'resume4')
     assert 'resumed epoch: 0, iter: 4' in out
     # iteration 4 is batch 1 of epoch 1 (3 batches per epoch): no replay
     assert 'data resumes after batch 1 of 3 of epoch 1' in out
-    _assert_same(_losses(work), runs['full'], first=5)
+    _assert_same(_losses(runs['tmp'] / 'resume4'), runs['full'], first=5)
 
 
-def test_resume_auto_skips_a_corrupt_latest_checkpoint(runs, tmp_path):
-    work = tmp_path / 'work'
-    shutil.copytree(runs['killed'], work)
-    latest = work / 'iter_4.pth'
-    data = latest.read_bytes()
-    latest.write_bytes(data[:len(data) // 3])  # truncated
-    out = _resume(runs, work)
-    assert f'skipping checkpoint {latest}' in out
+def test_resume_auto_skips_a_corrupt_latest_checkpoint(runs):
+    out = _output(runs, 'resume2')
+    assert f"skipping checkpoint {runs['truncated']}" in out
     assert 'resumed epoch: 0, iter: 2' in out
     assert 'data resumes after batch 2 of 3 of epoch 0' in out
-    _assert_same(_losses(work), runs['full'], first=3)
+    _assert_same(_losses(runs['tmp'] / 'resume2'), runs['full'], first=3)

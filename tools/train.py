@@ -215,13 +215,15 @@ def resolve_auto_resume(cfg) -> None:
     """
     if cfg.get('resume') is not True or cfg.get('load_from'):
         return
-    from mmengine.logging import print_log
-
     from mmmask.engine.resume import find_resumable_checkpoint
-    path = find_resumable_checkpoint(cfg.work_dir)
+
+    def warn(message):  # the runner's logger does not exist yet
+        print(f'train.py: warning: {message}', file=sys.stderr)
+
+    path = find_resumable_checkpoint(cfg.work_dir, warn=warn)
     if path is None:
-        print_log(f'--resume auto: no loadable checkpoint in {cfg.work_dir}; '
-                  'training starts from scratch', logger='current')
+        warn(f'--resume auto: no loadable checkpoint in {cfg.work_dir}; '
+             'training starts from scratch')
         cfg.resume = False
     else:
         cfg.load_from = path

@@ -3,7 +3,7 @@ import logging
 import os
 import os.path as osp
 import re
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from mmengine.logging import print_log
 
@@ -50,7 +50,13 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
     return out
 
 
-def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
+def _log_warning(message: str) -> None:
+    print_log(message, logger='current', level=logging.WARNING)
+
+
+def find_resumable_checkpoint(work_dir: str,
+                              warn: Callable[[str], None] = _log_warning
+                              ) -> Optional[str]:
     """The newest checkpoint of ``work_dir`` that loads, or None.
 
     Each candidate (:func:`checkpoint_candidates`) is read with the safe
@@ -69,10 +75,9 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
         except Exception as err:  # truncated zip, EOF, missing file, ...
             reason = str(err).strip().splitlines()[0] if str(err) else \
                 type(err).__name__
-            print_log(f'--resume auto: skipping checkpoint {path}, which '
-                      f'cannot be loaded ({type(err).__name__}: {reason}); '
-                      'trying the previous one', logger='current',
-                      level=logging.WARNING)
+            warn(f'--resume auto: skipping checkpoint {path}, which cannot '
+                 f'be loaded ({type(err).__name__}: {reason}); trying the '
+                 'previous one')
             continue
         return path
     return None

@@ -222,3 +222,32 @@ def test_checkpoints_name_the_model_not_the_wrapper(runs, run):
     for key in ('queue.feats', 'dense_queue.feats', 'key_encoder.num_updates'):
         assert torch.allclose(state[key].double(), ref[key].double(),
                               atol=1e-5), key
+
+
+def _train_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'train_tool', osp.join(ROOT, 'tools', 'train.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_deepspeed_base_line_switches_runner_and_optim_wrapper(tmp_path):
+    # deepspeed is not installed here: only the config is checked
+    cfg_file = tmp_path / 'densecl_deepspeed.py'
+    cfg_file.write_text(
+        f"_base_ = [{osp.join(ROOT, 'configs', 'densecl_r50.py')!r}, "
+        f"{osp.join(STRATEGIES, 'deepspeed.py')!r}]\n")
+    train = _train_tool()
+    args = train.parse_args([str(cfg_file), '--work-dir', str(tmp_path)])
+    cfg = train.merge_args(Config.fromfile(args.config), args)
+    train.adapt_to_strategy(cfg)
+    assert cfg.runner_type == 'FlexibleRunner'
+    assert cfg.strategy.type == 'DeepSpeedStrategy'
+    assert cfg.strategy.zero_optimization.stage == 2
+    assert cfg.optim_wrapper.type == 'DeepSpeedOptimWrapper'
+    # the method's optimizer is kept
+    plain = Config.fromfile(osp.join(ROOT, 'configs', 'densecl_r50.py'))
+    assert cfg.optim_wrapper.optimizer == plain.optim_wrapper.optimizer
+    assert cfg.model == plain.model

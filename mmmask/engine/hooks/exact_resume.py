@@ -58,8 +58,15 @@ class _PositionedIterator:
     next epoch and a new pass begins.
 
     The sampler is set to ``epoch`` (it shuffles with ``seed + epoch``) and
-    the first ``batch`` batches of indices are drawn without reading an image.
+    the first ``batch`` batches of indices are drawn without reading an image
+    (through ``_next_index`` of torch's single-process DataLoader iterator;
+    :meth:`supported` says whether this torch has it).
     """
+
+    @staticmethod
+    def supported() -> bool:
+        from torch.utils.data.dataloader import _SingleProcessDataLoaderIter
+        return hasattr(_SingleProcessDataLoaderIter, '_next_index')
 
     def __init__(self, dataloader, epoch: int, batch: int) -> None:
         self._dataloader = dataloader
@@ -219,7 +226,8 @@ class ExactResumeHook(Hook):
     def _positioned(self, runner, data: Optional[dict]):
         """The data iterator at the stored position, or None (replay)."""
         loader = runner.train_loop.dataloader
-        if not (self.fast_forward and data and loader.num_workers == 0):
+        if not (self.fast_forward and data and loader.num_workers == 0
+                and _PositionedIterator.supported()):
             return None
         per_epoch, done = len(loader), data['consumed_batches']
         if data['batches_per_epoch'] != per_epoch or per_epoch == 0:

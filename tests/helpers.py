@@ -286,8 +286,8 @@ def demo_images(base_dir, num=12):
 
 def tiny_run_config(base, data_root, body='', batch=4, max_iters=4,
                     ckpt_interval=100000, imports=()):
-    """Config text over ``base`` (a path, or a list of paths): ResNet-18 with 8 base channels,
-    32 px random views (crop, colour jitter, grey, flip: they draw from the
+    """Config text over ``base`` (a path, or a list of paths): ResNet-18
+    with 8 base channels, 32 px random views (crop, colour jitter, grey, flip: they draw from the
     global RNGs), ``batch`` images per step without workers, ``max_iters``
     iterations, a log line per iteration and a checkpoint every
     ``ckpt_interval``; then ``body`` (dedented) and ``custom_imports`` of

@@ -227,5 +227,8 @@ def build_runner(cfg, runners):
     if runner_type is None:
         return Runner.from_cfg(cfg)
     if isinstance(runner_type, str):
-        runner_type = runners.get(runner_type)
+        name, runner_type = runner_type, runners.get(runner_type)
+        if runner_type is None:  # mmengine's registries return None
+            raise UsageError(f'runner_type {name!r} is not a registered '
+                             'runner (e.g. Runner, FlexibleRunner)')
     return runner_type.from_cfg(cfg)

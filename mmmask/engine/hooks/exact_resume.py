@@ -136,16 +136,18 @@ class ExactResumeHook(Hook):
       seed is ``seed + epoch``) and the batch within it.
 
     On resume (``after_load_checkpoint``, then ``before_train_epoch``, after
-    ``DistSamplerSeedHook`` has set the sampler's epoch), each rank gets its
-    generator states back and, for an ``IterBasedTrainLoop`` whose
-    dataloader has no workers, the data goes on at the next batch of the
-    stored epoch without replaying the finished batches (see
-    :class:`_ResumedDataIterator`). With ``num_workers > 0`` the
-    augmentations run in the worker processes, whose generators are
-    reseeded by mmengine's ``worker_init_fn`` whenever the workers start;
-    there mmengine's replay of the finished batches (kept) reproduces them,
-    and this hook restores the main process's generators (shuffle BN,
-    drop-path, ...).
+    ``DistSamplerSeedHook`` has set the sampler's epoch; a checkpoint given
+    by ``load_from`` without resuming starts at iteration 0 and is left
+    alone), for an ``IterBasedTrainLoop`` whose dataloader has no workers,
+    the data goes on after the last finished batch of the stored epoch
+    without loading the finished ones (:class:`_PositionedIterator`), and
+    each rank gets its generator states back right before the first new
+    batch is drawn (:class:`_ResumeIterator`). With ``num_workers > 0`` the
+    augmentations run in the worker processes, which mmengine's
+    ``worker_init_fn`` reseeds whenever they start; there mmengine's replay
+    of the finished batches is kept (it draws the same augmentations in the
+    same workers; not tested here), and only the main process's generators
+    (shuffle BN, drop-path, ...) are restored after it.
 
     Exact when the run is deterministic anyway: ``randomness=dict(seed=...,
     deterministic=True)``, the same config and the same number of ranks.
@@ -184,19 +186,18 @@ class ExactResumeHook(Hook):
 
     # -------------------------------------------------------------- resume
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        if RNG_KEY in checkpoint:
-            self._resumed = dict(rng=checkpoint[RNG_KEY],
-                                 data=checkpoint.get(DATA_KEY))
-        else:
-            self._resumed = None
+        self._resumed = dict(rng=checkpoint.get(RNG_KEY),
+                             data=checkpoint.get(DATA_KEY))
+
+    def before_train_epoch(self, runner) -> None:
+        resumed, self._resumed = self._resumed, None
+        if resumed is None or runner.iter == 0:  # not a resume
+            return
+        if resumed['rng'] is None:
             runner.logger.warning(
                 'ExactResumeHook: the checkpoint holds no generator states '
                 '(written without this hook): the resumed run draws '
                 'different random numbers than an uninterrupted one.')
-
-    def before_train_epoch(self, runner) -> None:
-        resumed, self._resumed = self._resumed, None
-        if resumed is None:
             return
         loop = runner.train_loop
         if not isinstance(loop, IterBasedTrainLoop):

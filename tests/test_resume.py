@@ -187,3 +187,28 @@ def test_rng_state_round_trip_through_a_weights_only_file(tmp_path):
     assert draws() != expected  # the generators moved on
     set_rng_state(torch.load(path, weights_only=True))
     assert draws() == expected
+
+
+def test_load_from_is_not_a_resume():
+    """A checkpoint given by load_from (fine-tuning, iteration 0) keeps the
+    fresh run's data order and generators."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mmmask.engine.hooks import ExactResumeHook
+    from mmmask.engine.hooks.exact_resume import get_rng_state
+
+    np.random.seed(1)
+    saved = get_rng_state()
+    np.random.seed(2)
+    expected = np.random.get_state()[1].copy()
+    hook = ExactResumeHook()
+    loop = SimpleNamespace(dataloader_iterator='untouched')
+    runner = SimpleNamespace(iter=0, train_loop=loop)
+    hook.after_load_checkpoint(runner, dict(
+        rng_state=[saved],
+        data_state=dict(consumed_batches=4, batches_per_epoch=3)))
+    hook.before_train_epoch(runner)
+    assert loop.dataloader_iterator == 'untouched'
+    assert np.array_equal(np.random.get_state()[1], expected)

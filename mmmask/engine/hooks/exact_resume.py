@@ -191,7 +191,7 @@ class ExactResumeHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         resumed, self._resumed = self._resumed, None
-        if resumed is None or runner.iter == 0:  # not a resume
+        if resumed is None or runner.iter == 0:  # load_from: not a resume
             return
         if resumed['rng'] is None:
             runner.logger.warning(

@@ -19,7 +19,8 @@ from mmengine.registry import DefaultScope, Registry
 from mmpretrain import registry as mmpretrain_registry
 
 __all__ = [
-    'UnknownTypeError', 'MMMaskRegistry', 'RUNNERS', 'RUNNER_CONSTRUCTORS',
+    'UnknownTypeError', 'NameClashError', 'MMMaskRegistry', 'RUNNERS',
+    'RUNNER_CONSTRUCTORS',
     'LOOPS', 'HOOKS', 'LOG_PROCESSORS', 'OPTIMIZERS', 'OPTIM_WRAPPERS',
     'OPTIM_WRAPPER_CONSTRUCTORS', 'PARAM_SCHEDULERS', 'DATASETS',
     'DATA_SAMPLERS', 'TRANSFORMS', 'MODELS', 'MODEL_WRAPPERS',
@@ -35,6 +36,18 @@ class UnknownTypeError(KeyError):
         return str(self.args[0])
 
 
+class NameClashError(KeyError):
+    """A module was registered under a name that is already taken."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _qualname(obj: Any) -> str:
+    return f'{getattr(obj, "__module__", "?")}.' \
+        f'{getattr(obj, "__qualname__", repr(obj))}'
+
+
 class MMMaskRegistry(Registry):
     """A :class:`mmengine.registry.Registry` with clear lookup failures.
 
@@ -44,6 +57,13 @@ class MMMaskRegistry(Registry):
       parts of mmpretrain (and mmengine) are registered before a lookup.
     * ``get`` raises :class:`UnknownTypeError` instead of returning ``None``
       when the key is in no registry of the tree.
+    * Registering a name that is taken raises :class:`NameClashError`
+      (naming both classes) unless ``force=True``: a name of this registry,
+      or, for code outside the ``mmmask`` package (plugins), a name of an
+      ancestor (mmpretrain's ``ContrastiveHead``, ...), which the plugin
+      would otherwise silently shadow in every mmmask config. mmmask's own
+      modules shadow a few parents' names on purpose (``DenseCL``,
+      ``LoadImageFromFile``).
     * ``build`` builds in the ``mmmask`` scope whatever the global default
       scope is (mmengine would switch to the default scope's registry, so
       ``mmmask.registry.MODELS.build`` after, e.g., an mmpretrain tool set
@@ -56,6 +76,30 @@ class MMMaskRegistry(Registry):
             return super().build(cfg, *args, **kwargs)
         with DefaultScope.overwrite_default_scope(self.scope):
             return super().build(cfg, *args, **kwargs)
+
+    def _register_module(self, module, module_name=None,
+                         force: bool = False) -> None:
+        names = module_name or getattr(module, '__name__', None)
+        names = [names] if isinstance(names, str) else list(names or [])
+        own_code = getattr(module, '__module__', '').split('.')[0] == 'mmmask'
+        for name in names if not force else []:
+            taken, where = self._module_dict.get(name), self.scope
+            node = self.parent
+            while taken is None and node is not None and not own_code:
+                taken, where = node._module_dict.get(name), node.scope
+                node = node.parent
+            if taken is not None and taken is not module:
+                raise NameClashError(
+                    f'cannot register {_qualname(module)} as {name!r} in the '
+                    f'"{self.scope}::{self.name}" registry: {name!r} is '
+                    f'already {_qualname(taken)} (registered in {where}). '
+                    'Choose another name, or pass force=True to '
+                    'register_module to replace it.')
+        if not force:  # the same object again (a re-imported module)
+            names = [n for n in names if self._module_dict.get(n) is not module]
+            if not names:
+                return
+        super()._register_module(module, names, force=force)
 
     def import_from_location(self) -> None:
         super().import_from_location()

@@ -341,3 +341,128 @@ def pretrained_vit(base_dir, method, iters=2):
     check_ok(proc)
     assert osp.isfile(ckpt), os.listdir(work)
     return ckpt, work, data_root
+
+
+# --------------------------------------------------------------------------
+# tiny training runs of mmmask configs through tools/train.py
+# --------------------------------------------------------------------------
+TRAIN_PY = osp.join(ROOT, 'tools', 'train.py')
+DEMO_CONFIG_DIR = osp.join(ROOT, 'configs', 'demo')
+
+
+def demo_images(base_dir, num=12):
+    """``tools/make_demo_data.py --num num`` under ``base_dir`` (made once;
+    the script leaves a complete folder alone)."""
+    out = osp.join(str(base_dir), f'demo_images_{num}')
+    check_ok(run([sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
+                  '--out', out, '--num', str(num)], timeout=120))
+    return out
+
+
+def tiny_run_config(base, data_root, body='', batch=4, max_iters=4,
+                    ckpt_interval=100000, imports=()):
+    """Config text over ``base`` (a path, or a list of paths): ResNet-18
+    with 8 base channels, 32 px random views (crop, colour jitter, grey, flip: they draw from the
+    global RNGs), ``batch`` images per step without workers, ``max_iters``
+    iterations, a log line per iteration and a checkpoint every
+    ``ckpt_interval``; then ``body`` (dedented) and ``custom_imports`` of
+    ``imports``."""
+    bases = list(base) if isinstance(base, (list, tuple)) else [base]
+    text = textwrap.dedent(f"""\
+        _base_ = {bases!r}
+        model = dict(
+            queue_len=16, feat_dim=16,
+            backbone=dict(stem_channels=8, base_channels=8),
+            neck=dict(in_channels={TINY_C5}, hid_channels=32,
+                      out_channels=16))
+        view = [dict(type='RandomResizedCrop', scale=32,
+                     crop_ratio_range=(0.2, 1.), backend='pillow'),
+                dict(type='RandomApply', prob=0.8, transforms=[
+                    dict(type='ColorJitter', brightness=0.4, contrast=0.4,
+                         saturation=0.4, hue=0.1)]),
+                dict(type='RandomGrayscale', prob=0.2, keep_channels=True),
+                dict(type='RandomFlip', prob=0.5)]
+        train_dataloader = dict(
+            batch_size={batch}, num_workers=0, persistent_workers=False,
+            dataset=dict(data_root={data_root!r}, pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='MultiView', num_views=2, transforms=[view]),
+                dict(type='PackInputs')]))
+        train_cfg = dict(max_iters={max_iters})
+        param_scheduler = [dict(type='CosineAnnealingLR', T_max={max_iters},
+                                by_epoch=False, begin=0, end={max_iters})]
+        default_hooks = dict(logger=dict(interval=1),
+                             checkpoint=dict(interval={ckpt_interval},
+                                             max_keep_ckpts=-1))
+        """)
+    if imports:
+        text += (f'custom_imports = dict(imports={list(imports)!r}, '
+                 'allow_failed_imports=False)\n')
+    return text + textwrap.dedent(body)
+
+
+def train(config, work_dir, *args, extra_path=None, timeout=300):
+    """``tools/train.py config --work-dir work_dir args`` in a subprocess."""
+    return run([sys.executable, TRAIN_PY, str(config), '--work-dir',
+                str(work_dir), *args], timeout=timeout, extra_path=extra_path)
+
+
+def logged_losses(work_dir, key='loss'):
+    """{iter: value} of ``key`` over every run logged in ``work_dir``
+    (later runs overwrite earlier ones at the same iteration)."""
+    out = {}
+    for d in sorted(os.listdir(work_dir)):
+        path = osp.join(work_dir, d, 'vis_data', 'scalars.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                for line in f:
+                    row = json.loads(line) if line.strip() else {}
+                    if key in row:
+                        out[row['iter']] = row[key]
+    return out
+
+
+def one_error_line(proc, prog='train.py'):
+    """The single ``PROG: error: ...`` line of a failed run (asserting there
+    is exactly one and no traceback)."""
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-4000:]
+    lines = [ln for ln in proc.stderr.splitlines()
+             if ln.startswith(f'{prog}: error:')]
+    assert len(lines) == 1, proc.stderr[-4000:]
+    return lines[0]
+
+
+_TRAIN_DRIVER = r'''
+import contextlib, importlib.util, io, json, sys, traceback
+
+spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
+train = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train)
+results = {}
+for name, argv in json.loads(sys.argv[2]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = train.main(argv)
+        except SystemExit as e:
+            code = e.code
+        except BaseException:
+            traceback.print_exc()
+            code = 'raised'
+    results[name] = dict(code=code, stdout=out.getvalue(),
+                         stderr=err.getvalue())
+print('RESULTS ' + json.dumps(results))
+'''
+
+
+def train_in_one_process(argvs, extra_path=None, timeout=500):
+    """``tools/train.py``'s ``main(argv)`` for each ``{name: argv}``, in turn,
+    in one subprocess (the imports paid once); returns ``{name: dict(code,
+    stdout, stderr)}``, each run's output captured on its own."""
+    proc = run([sys.executable, '-c', _TRAIN_DRIVER, TRAIN_PY,
+                json.dumps(argvs)], timeout=timeout, extra_path=extra_path)
+    check_ok(proc)
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULTS ')]
+    assert line, proc.stdout[-3000:]
+    return json.loads(line[-1][len('RESULTS '):])

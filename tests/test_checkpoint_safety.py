@@ -289,7 +289,8 @@ def test_ensure_safe_checkpoint_hook():
     base = Config.fromfile(osp.join(
         osp.dirname(__file__), '..', 'configs', '_base_',
         'default_runtime.py'))
-    assert len(ensure_safe_checkpoint_hook(base).custom_hooks) == 1
+    hooks = ensure_safe_checkpoint_hook(base).custom_hooks
+    assert [h['type'] for h in hooks].count('SafeCheckpointHook') == 1
 
 
 # --------------------------------------------------------------------------

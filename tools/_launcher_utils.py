@@ -212,10 +212,23 @@ def init_gloo_process_group(launcher, timeout=None):
 
 # --------------------------------------------------------------------------
 def build_runner(cfg, runners):
-    """``runners.build(cfg)`` for a config with a ``runner_type``, else
-    mmengine's ``Runner.from_cfg``."""
+    """The runner class that ``cfg.runner_type`` names in ``runners`` (e.g.
+    ``'FlexibleRunner'``), else mmengine's ``Runner``, built by its
+    ``from_cfg``.
+
+    Not ``runners.build(cfg)``: that builds inside a temporary default scope,
+    and the scope the runner sets up for itself (``default_scope``, which
+    its later builds of datasets and models rely on) is gone when it
+    returns.
+    """
     from mmengine.runner import Runner
 
-    if 'runner_type' in cfg:
-        return runners.build(cfg)
-    return Runner.from_cfg(cfg)
+    runner_type = cfg.get('runner_type')
+    if runner_type is None:
+        return Runner.from_cfg(cfg)
+    if isinstance(runner_type, str):
+        name, runner_type = runner_type, runners.get(runner_type)
+        if runner_type is None:  # mmengine's registries return None
+            raise UsageError(f'runner_type {name!r} is not a registered '
+                             'runner (e.g. Runner, FlexibleRunner)')
+    return runner_type.from_cfg(cfg)

@@ -11,7 +11,10 @@ and makes the model wrapper run DDP without device ids.
 
 Mistakes in the command line or config (no such config file, a
 ``--cfg-options`` key the config does not have, no training data) end the run
-with one ``train.py: error: ...`` line on stderr and exit status 2.
+with one ``train.py: error: ...`` line on stderr and exit status 2. Bad input
+met while training (an ``mmmask.errors.MMMaskError``: a corrupt image, a NaN
+loss, no batch from the data, a neck that does not fit the backbone) ends it
+with one such line and exit status 1.
 """
 import argparse
 import difflib
@@ -155,6 +158,19 @@ def setup_cpu_distributed(cfg) -> None:
     from mmmask.registry import MODEL_WRAPPERS
 
     launch.use_gloo_backend(cfg)
+    strategy = cfg.get('strategy')
+    if isinstance(strategy, dict):  # FlexibleRunner
+        kind = strategy.get('type')
+        if kind in ('DDPStrategy', 'FSDPStrategy'):
+            # mmengine passes [LOCAL_RANK] / LOCAL_RANK: CUDA device indices
+            strategy.model_wrapper = strategy.get('model_wrapper') or {}
+            if kind == 'DDPStrategy':
+                strategy.model_wrapper.device_ids = None
+            else:  # FSDP refuses None without an accelerator
+                strategy.model_wrapper.device_id = 'cpu'  # -> torch.device
+        launch.init_gloo_process_group(
+            cfg.launcher, timeout=cfg.env_cfg.dist_cfg.get('timeout'))
+        return
     wrapper = cfg.get('model_wrapper_cfg')
     if wrapper is None:
         cfg.model_wrapper_cfg = launch.cpu_ddp_wrapper_cfg(cfg)
@@ -181,18 +197,95 @@ def add_safe_checkpoint_hook(cfg) -> None:
     ensure_safe_checkpoint_hook(cfg)
 
 
+def add_default_hooks(cfg) -> None:
+    """Every run stores its generator states and data position in its
+    checkpoints (``ExactResumeHook``: a resumed run goes on exactly), stops
+    on a NaN / inf loss (``NonFiniteLossHook``) and checks that its data
+    makes a batch (``TrainDataCheckHook``), unless the config lists them."""
+    from mmmask.engine.hooks import DEFAULT_CUSTOM_HOOKS, ensure_custom_hook
+    for hook_type in DEFAULT_CUSTOM_HOOKS:
+        ensure_custom_hook(cfg, hook_type)
+
+
+def resolve_auto_resume(cfg) -> None:
+    """``--resume auto``: the newest checkpoint of the work dir that loads
+    (a corrupt newest one is skipped with a warning); none: a fresh start.
+
+    mmengine's own lookup takes whatever ``last_checkpoint`` names.
+    """
+    if cfg.get('resume') is not True or cfg.get('load_from'):
+        return
+    from mmmask.engine.resume import find_resumable_checkpoint
+
+    def warn(message):  # the runner's logger does not exist yet
+        print(f'train.py: warning: {message}', file=sys.stderr)
+
+    path = find_resumable_checkpoint(cfg.work_dir, warn=warn)
+    if path is None:
+        warn(f'--resume auto: no loadable checkpoint in {cfg.work_dir}; '
+             'training starts from scratch')
+        cfg.resume = False
+    else:
+        cfg.load_from = path
+
+
 # --------------------------------------------------------------------------
+def adapt_to_strategy(cfg) -> None:
+    """``strategy=dict(type='DeepSpeedStrategy')`` (FlexibleRunner): DeepSpeed
+    steps the optimizer, so the optim wrapper becomes a
+    DeepSpeedOptimWrapper (a strategy ``_base_`` file cannot change
+    ``optim_wrapper``, which the method's config sets)."""
+    strategy = cfg.get('strategy')
+    if not isinstance(strategy, dict) or \
+            strategy.get('type') != 'DeepSpeedStrategy':
+        return
+    wrapper = cfg.get('optim_wrapper')
+    if isinstance(wrapper, dict) and wrapper.get('type', 'OptimWrapper') in (
+            'OptimWrapper', 'AmpOptimWrapper'):
+        wrapper['type'] = 'DeepSpeedOptimWrapper'
+        wrapper.pop('loss_scale', None)  # DeepSpeed's fp16 config does this
+
+
 def build_cfg(args):
     cfg = launch.load_config(args, check_options=check_option_keys)
     cfg = merge_args(cfg, args)
+    adapt_to_strategy(cfg)
     check_data_root(cfg)
     add_safe_checkpoint_hook(cfg)
+    add_default_hooks(cfg)
+    resolve_auto_resume(cfg)
     return cfg
 
 
 def build_runner(cfg):
     from mmmask.registry import RUNNERS
     return launch.build_runner(cfg, RUNNERS)
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` in one line. An error re-raised by a
+    DataLoader worker carries the worker's traceback in its message: its
+    last line holds the original message."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(err).__name__
+    last = lines[-1]
+    name, sep, rest = last.partition(': ')
+    if len(lines) > 1 and sep and name.split('.')[-1] == type(err).__name__:
+        return rest
+    return last
+
+
+def known_error(err: BaseException):
+    """The one-line message of a known mistake in the input or config, or
+    None for anything else (which keeps its traceback)."""
+    from mmmask.errors import MMMaskError
+    if isinstance(err, MMMaskError):
+        return one_line(err)
+    # mmpretrain's CustomDataset on a folder without images
+    if isinstance(err, RuntimeError) and str(err).startswith('Found 0 files'):
+        return 'the train dataset is empty: ' + one_line(err)
+    return None
 
 
 def main(argv=None) -> int:
@@ -206,11 +299,18 @@ def main(argv=None) -> int:
     except UsageError as err:
         return launch.report_usage_error(err)
     except KeyError as err:
-        from mmmask.registry import UnknownTypeError
-        if not isinstance(err, UnknownTypeError):
+        from mmmask.registry import NameClashError, UnknownTypeError
+        if not isinstance(err, (UnknownTypeError, NameClashError)):
             raise
         return launch.report_usage_error(err)
-    runner.train()
+    try:
+        runner.train()
+    except Exception as err:
+        message = known_error(err)
+        if message is None:
+            raise
+        print(f'train.py: error: {message}', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,15 +1,18 @@
 """Image loading that names the file it fails on."""
+import logging
 from typing import Optional
 
 import mmcv
 import numpy as np
 from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmengine import fileio
+from mmengine.logging import print_log
 
+from mmmask.errors import MMMaskError
 from mmmask.registry import TRANSFORMS
 
 
-class CorruptImageError(ValueError):
+class CorruptImageError(MMMaskError, ValueError):
     """An image file that exists but cannot be decoded (or is truncated)."""
 
 
@@ -31,9 +34,28 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with errors that name the file.
 
     A missing file raises ``FileNotFoundError``; an empty, truncated or
-    undecodable one :class:`CorruptImageError`, both with the path. Same
-    arguments as mmcv's transform.
+    undecodable one :class:`CorruptImageError`, both with the path.
+
+    Args:
+        skip_bad_images (bool): instead of raising
+            :class:`CorruptImageError`, log a warning that names the file and
+            counts the images this transform has skipped so far and return
+            ``None``; mmengine's datasets then load another, random, sample
+            in its place (``max_refetch`` times at most). Defaults to False.
+        **kwargs: mmcv's arguments (``to_float32``, ``color_type``,
+            ``imdecode_backend``, ``ignore_empty``, ``backend_args``).
     """
+
+    def __init__(self, skip_bad_images: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.skip_bad_images = skip_bad_images
+        self.num_skipped = 0
+
+    def _skip(self, err: Exception) -> None:
+        self.num_skipped += 1
+        print_log(f'LoadImageFromFile: skipped a bad image '
+                  f'({self.num_skipped} so far by this loader): {err}',
+                  logger='current', level=logging.WARNING)
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
@@ -50,13 +72,15 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
             if img is None:
                 raise CorruptImageError(
                     f'cannot decode image (corrupt or not an image): {filename}')
-        except Exception as err:
+        except Exception as exc:
             if self.ignore_empty:
                 return None
-            if isinstance(err, CorruptImageError):
-                raise
-            raise CorruptImageError(
-                f'cannot decode image {filename}: {err}') from err
+            err = exc if isinstance(exc, CorruptImageError) else \
+                CorruptImageError(f'cannot decode image {filename}: {exc}')
+            if self.skip_bad_images:
+                self._skip(err)
+                return None
+            raise err from (None if err is exc else exc)
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

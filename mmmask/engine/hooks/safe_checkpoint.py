@@ -1,5 +1,6 @@
 """Checkpoints that ``torch.load(path, weights_only=True)`` accepts as they
 are, with no allow-list, and that still resume the message hub."""
+from collections import OrderedDict
 from typing import Any
 
 from mmengine.hooks import Hook
@@ -8,7 +9,8 @@ from mmmask.engine.checkpoint import (restore_checkpoint_objects,
                                       to_plain_checkpoint)
 from mmmask.registry import HOOKS
 
-__all__ = ['SafeCheckpointHook', 'ensure_safe_checkpoint_hook']
+__all__ = ['SafeCheckpointHook', 'ensure_safe_checkpoint_hook',
+           'strip_wrapper_prefix']
 
 _HOOK_NAMES = ('SafeCheckpointHook', 'mmmask.SafeCheckpointHook')
 
@@ -51,7 +53,9 @@ class SafeCheckpointHook(Hook):
         self.warn_unknown = warn_unknown
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Convert ``checkpoint`` to plain values, in place."""
+        """Convert ``checkpoint`` to plain values, in place, with the model's
+        keys as the bare model names them."""
+        strip_wrapper_prefix(checkpoint)
         unknown = to_plain_checkpoint(checkpoint)
         if unknown and self.warn_unknown:
             runner.logger.warning(
@@ -62,6 +66,25 @@ class SafeCheckpointHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Turn the marked HistoryBuffer dicts back into objects, in place."""
         restore_checkpoint_objects(checkpoint)
+
+
+def strip_wrapper_prefix(checkpoint: dict) -> None:
+    """``module.backbone.x`` -> ``backbone.x`` in ``checkpoint['state_dict']``
+    when every key has the prefix (mmengine's ``DDPStrategy`` of the
+    ``FlexibleRunner`` saves the wrapper's state dict; the ``Runner`` and
+    ``FSDPStrategy`` save the model's). Downstream configs load the backbone
+    with ``prefix='backbone.'``; resuming accepts either form."""
+    state = checkpoint.get('state_dict')
+    if isinstance(state, dict) and state and all(
+            isinstance(k, str) and k.startswith('module.') for k in state):
+        items = [(k[len('module.'):], v) for k, v in state.items()]
+        stripped = type(state)(items) if isinstance(state, OrderedDict) \
+            else dict(items)
+        if hasattr(state, '_metadata'):
+            stripped._metadata = OrderedDict(
+                (k[len('module.'):] if k.startswith('module.') else k, v)
+                for k, v in state._metadata.items())
+        checkpoint['state_dict'] = stripped
 
 
 def _is_safe_hook(hook: Any) -> bool:

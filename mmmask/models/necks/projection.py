@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from mmmask.errors import ChannelMismatchError
 from mmmask.registry import MODELS
 
 
@@ -14,7 +15,7 @@ def _check_input(name: str, x: Sequence[torch.Tensor], in_channels: int):
                          f'backbone returns (set its out_indices to one stage)'
                          f', got {type(x).__name__} of length {len(x)}')
     if x[0].dim() != 4 or x[0].shape[1] != in_channels:
-        raise ValueError(f'{name} has in_channels={in_channels} but the '
+        raise ChannelMismatchError(f'{name} has in_channels={in_channels} but the '
                          f'backbone gives a map of shape {tuple(x[0].shape)}; '
                          'set the neck\'s in_channels to the backbone\'s '
                          'output channels')

@@ -73,6 +73,11 @@ class FeatureQueue(nn.Module):
             self.feats[:end - self.length] = keys[first:]
         self.ptr.fill_(end % self.length)
 
+    def drop_pending(self) -> None:
+        """Forget the keys held since the last :meth:`enqueue` (e.g. those
+        of a training step that is skipped)."""
+        self._pending = None
+
     def _save_to_state_dict(self, destination, prefix, keep_vars):
         self.flush()
         super()._save_to_state_dict(destination, prefix, keep_vars)

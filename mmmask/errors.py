@@ -6,7 +6,7 @@ Each has a one-line message that says what is wrong and where;
 """
 
 __all__ = ['MMMaskError', 'DataError', 'NonFiniteLossError',
-           'ChannelMismatchError']
+           'ChannelMismatchError', 'RangeError']
 
 
 class MMMaskError(Exception):
@@ -23,3 +23,7 @@ class NonFiniteLossError(MMMaskError, FloatingPointError):
 
 class ChannelMismatchError(MMMaskError, ValueError):
     """A module's input channels differ from what the previous one gives."""
+
+
+class RangeError(MMMaskError, ValueError):
+    """A hyper-parameter outside its range (a mask ratio outside [0, 1))."""

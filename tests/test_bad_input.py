@@ -90,6 +90,10 @@ def cases(tmp_path_factory):
         'small': [cfg('small', data, batch=16)] + work('small'),
         'channels': [cfg('channels', data, "model['neck']['in_channels'] = "
                          '128\n')] + work('channels'),
+        'mask_ratio': [cfg('mask_ratio', data, (
+            "train_dataloader['dataset']['pipeline'].insert(1, dict("
+            "type='GenerateMask', generator=dict(type='RandomPatchMask', "
+            "input_size=4, mask_ratio=1.2)))\n"))] + work('mask_ratio'),
     }
     results = train_in_one_process(argvs, extra_path=str(tmp))
     return dict(results=results, bad_file=bad_file, tmp=tmp, data=data,
@@ -172,3 +176,9 @@ def test_channel_mismatch_is_one_line(cases):
         'train.py: error: MLPProjectionNeck has in_channels=128 but the '
         'backbone gives a map of shape (4, 64, 1, 1); set the neck\'s '
         'in_channels to the backbone\'s output channels')
+
+
+def test_mask_ratio_outside_its_range_is_one_line(cases):
+    line = _error_line(cases['results']['mask_ratio'])
+    assert line.startswith('train.py: error: ')
+    assert line.endswith('mask_ratio must be in [0, 1), got 1.2'), line

@@ -303,6 +303,12 @@ def main(argv=None) -> int:
         if not isinstance(err, (UnknownTypeError, NameClashError)):
             raise
         return launch.report_usage_error(err)
+    except Exception as err:  # a bad value met while building the model
+        message = known_error(err)
+        if message is None:
+            raise
+        print(f'train.py: error: {message}', file=sys.stderr)
+        return 1
     try:
         runner.train()
     except Exception as err:

@@ -23,6 +23,8 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from mmmask.errors import RangeError
+
 RNGLike = Union[None, int, np.random.Generator, np.random.RandomState]
 
 
@@ -43,8 +45,9 @@ def as_generator(rng: RNGLike = None) -> np.random.Generator:
 
 def check_ratio(value: float, name: str = 'mask_ratio', low: float = 0.0,
                 high: float = 1.0, high_inclusive: bool = False) -> float:
-    """``value`` as a float, or a ValueError naming ``name`` and the range
-    (default ``[0, 1)``: a mask ratio of 1 leaves nothing visible)."""
+    """``value`` as a float, or a :class:`RangeError` (a ValueError) naming
+    ``name`` and the range (default ``[0, 1)``: a mask ratio of 1 leaves
+    nothing visible)."""
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -52,7 +55,7 @@ def check_ratio(value: float, name: str = 'mask_ratio', low: float = 0.0,
     ok = low <= value and (value <= high if high_inclusive else value < high)
     if not ok:
         close = ']' if high_inclusive else ')'
-        raise ValueError(f'{name} must be in [{low:g}, {high:g}{close}, '
+        raise RangeError(f'{name} must be in [{low:g}, {high:g}{close}, '
                          f'got {value:g}')
     return value
 
@@ -67,7 +70,7 @@ def check_ratio_range(value: Sequence[float], name: str,
     lo = check_ratio(value[0], f'{name}[0]', low, high, high_inclusive)
     hi = check_ratio(value[1], f'{name}[1]', low, high, high_inclusive)
     if lo > hi:
-        raise ValueError(f'{name} must be (min, max) with min <= max, '
+        raise RangeError(f'{name} must be (min, max) with min <= max, '
                          f'got {tuple(value)}')
     return lo, hi
 

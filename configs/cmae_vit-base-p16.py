@@ -8,6 +8,7 @@
 # (lr = 1.5e-4 x batch / 256; --auto-scale-lr does it from base_batch_size).
 _base_ = [
     '_base_/datasets/imagenet_mocov2.py',
+    '_base_/schedules/adamw_mae.py',
     '_base_/default_runtime.py',
 ]
 
@@ -71,18 +72,9 @@ train_pipeline = [
 train_dataloader = dict(batch_size=batch_per_gpu,
                         dataset=dict(pipeline=train_pipeline))
 
-# AdamW (0.9, 0.95), wd 0.05 except norms, biases, pos_embed and tokens;
-# lr 1.5e-4 x batch / 256; AMP.
-optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
-    optimizer=dict(type='AdamW', lr=1.5e-4 * total_batch / 256,
-                   betas=(0.9, 0.95), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0, bias_decay_mult=0.0,
-        custom_keys={'pos_embed': dict(decay_mult=0.),
-                     'cls_token': dict(decay_mult=0.),
-                     'mask_token': dict(decay_mult=0.)}))
+# lr 1.5e-4 x batch / 256; AdamW (0.9, 0.95), wd 0.05 except norms, biases,
+# pos_embed and tokens, AMP: _base_/schedules/adamw_mae.py
+optim_wrapper = dict(optimizer=dict(lr=1.5e-4 * total_batch / 256))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0,
          end=warmup_epochs, convert_to_iter_based=True),

@@ -58,3 +58,21 @@ def test_learning_signal_smallest_setting(capsys):
             assert math.isfinite(float(re.sub('[+%]', '', c)))
     for r in rows:
         assert 0 <= r['few'] <= 100 and 0 <= r['full'] <= 100
+
+
+def test_learning_signal_vit_methods_smallest_setting(capsys):
+    bench = _load('learning_signal')
+    rows = bench.main(['--steps', '1', '--batch', '8', '--queue-len', '16',
+                       '--shot-draws', '1', '--vit-dims', '32',
+                       '--vit-layers', '1', '--threads', '1',
+                       '--supervised-budget-s', '0.1',
+                       '--methods'] + list(bench.VIT_METHODS))
+    out = capsys.readouterr().out
+    names = (['random init (ViT)'] + list(bench.VIT_METHODS) +
+             ['supervised (ViT) (upper bound)'])
+    assert [r['name'] for r in rows] == names
+    assert len(_table_rows(out, set(names))) == len(names)
+    for r in rows:
+        assert 0 <= r['few'] <= 100 and 0 <= r['full'] <= 100
+        assert math.isfinite(r['gain'])
+    assert rows[0]['gain'] == 0.0

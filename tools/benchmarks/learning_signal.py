@@ -14,6 +14,8 @@ a supervised upper bound (cross-entropy on the same backbone and budget).
 Example::
 
     python tools/benchmarks/learning_signal.py             # ~14 min on 2 cores
+    python tools/benchmarks/learning_signal.py \
+        --methods mmmask-cmae mmmask-macrl                  # the ViT methods
     python tools/benchmarks/learning_signal.py --budget-s 2 --batch 16 \
         --queue-len 64 --methods mmmask-mocov2               # seconds
 """
@@ -35,12 +37,20 @@ if ROOT not in sys.path:
 
 METHODS = ('mmmask-mocov2', 'mmpretrain-mocov2', 'mmmask-densecl',
            'mmpretrain-densecl', 'mmmask-saliency_mocov2', 'mmmask-maskco')
+# the ViT methods pretrain a small ViT (their own random-init and supervised
+# rows); run them with --methods (the default run keeps under 15 minutes)
+VIT_METHODS = ('mmmask-cmae', 'mmmask-macrl')
+
+
+def family(name: str) -> str:
+    """'vit' for the ViT methods, 'resnet' for the others."""
+    return 'vit' if name in VIT_METHODS else 'resnet'
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('--methods', nargs='+', default=list(METHODS),
-                   choices=METHODS)
+                   choices=METHODS + VIT_METHODS)
     p.add_argument('--budget-s', type=float, default=120.0,
                    help='wall-clock seconds of pretraining per method')
     p.add_argument('--steps', type=int, default=None,
@@ -55,6 +65,11 @@ def parse_args(argv=None):
                    help='ResNet: C5 is 1 x 1 at 32 px (the calibration '
                    'setting); ResNet_CIFAR: 4 x 4')
     p.add_argument('--base-channels', type=int, default=32)
+    p.add_argument('--vit-dims', type=int, default=128,
+                   help='ViT methods: width (4 px patches, 8 x 8 tokens)')
+    p.add_argument('--vit-layers', type=int, default=4)
+    p.add_argument('--vit-lr', type=float, default=1e-3,
+                   help='ViT methods: AdamW learning rate')
     p.add_argument('--lr', type=float, default=0.06)
     p.add_argument('--k', type=int, default=20)
     p.add_argument('--temperature', type=float, default=0.07)
@@ -160,6 +175,38 @@ class TwoViews:
             torch.set_num_threads(threads)
 
 
+def macrl_views(views: TwoViews, batch: torch.Tensor):
+    """MACRL's asymmetric views: [strong (crop, colour, blur), weak
+    (crop only)]."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [views.one_view(batch),
+                normalise(views.crop(batch.float()))]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def cmae_views(views: TwoViews, batch: torch.Tensor, shift: int = 4):
+    """CMAE's pixel-shifted views: one crop of side size + shift; online =
+    its top-left size x size, target = the window shifted by (dh, dw) ~
+    U{0..shift} with colour and blur."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        size = views.size
+        views.size = size + shift
+        big = views.crop(batch.float())
+        views.size = size
+        d = torch.randint(0, shift + 1, (len(big), 2))
+        target = torch.stack([b[:, i:i + size, j:j + size]
+                              for b, (i, j) in zip(big, d.tolist())])
+        return [normalise(big[..., :size, :size]),
+                normalise(views.blur(views.colour(target)))]
+    finally:
+        torch.set_num_threads(threads)
+
+
 def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator):
     """MaskCo's data samples for crops ``boxes`` (2, n, 4) resized to
     ``size`` (no flips here): a region in each overlap, in both views'
@@ -201,10 +248,59 @@ def normalise(x: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------
 # models
 # --------------------------------------------------------------------------
-def backbone_cfg(args):
+def backbone_cfg(args, kind='resnet'):
+    if kind == 'vit':
+        d = args.vit_dims
+        return dict(type='MaskedViT', img_size=32, patch_size=4,
+                    arch=dict(embed_dims=d, num_layers=args.vit_layers,
+                              num_heads=4, feedforward_channels=4 * d))
     return dict(type=args.backbone, depth=18, stem_channels=args.base_channels,
                 base_channels=args.base_channels, out_indices=(3, ),
                 zero_init_residual=False)
+
+
+def feat_channels(args, kind='resnet'):
+    return args.vit_dims if kind == 'vit' else args.base_channels * 8
+
+
+def pooled(out: torch.Tensor) -> torch.Tensor:
+    """(N, C) from a backbone's last output: a map (N, C, h, w) is averaged;
+    ViT tokens (N, 1 + L, C) are averaged without the cls token."""
+    if out.dim() == 4:
+        return out.mean((2, 3))
+    if out.dim() == 3:
+        return out[:, 1:].mean(1)
+    return out
+
+
+def vit_method_cfg(method: str, args):
+    """CMAE / MACRL on the small ViT (decoders of 1 block, 64 wide)."""
+    d, grid = args.vit_dims, 8
+    decoder = dict(type='MaskedTokenDecoder', num_patches=grid * grid,
+                   patch_size=4, embed_dim=d, decoder_embed_dim=64,
+                   decoder_depth=1, decoder_num_heads=4)
+    if method == 'cmae':
+        return dict(
+            type='CMAE', momentum=0.99, temperature=0.07,
+            backbone=backbone_cfg(args, 'vit'),
+            mask_generator=dict(type='BlockRandomMask', input_size=grid,
+                                block_size=2, mask_ratio=0.65),
+            pixel_decoder=decoder,
+            feature_decoder=dict(decoder, predict_feature_dim=d),
+            projector=dict(type='MLPBNNeck', in_channels=d,
+                           hid_channels=4 * d, out_channels=args.feat_dim),
+            predictor=dict(type='MLPBNNeck', in_channels=args.feat_dim,
+                           hid_channels=4 * d, out_channels=args.feat_dim))
+    return dict(
+        type='MACRL', queue_len=args.queue_len, feat_dim=args.feat_dim,
+        temperature=0.2, backbone=backbone_cfg(args, 'vit'),
+        strong_mask=dict(type='RandomPatchMask', input_size=grid,
+                         mask_ratio=0.75),
+        weak_mask=dict(type='RandomPatchMask', input_size=grid,
+                       mask_ratio=0.5),
+        decoder=decoder,
+        projector=dict(type='MLPBNNeck', in_channels=d, hid_channels=4 * d,
+                       out_channels=args.feat_dim, last_bias=True))
 
 
 def build_method(name: str, args):
@@ -213,7 +309,10 @@ def build_method(name: str, args):
     common = dict(backbone=backbone_cfg(args), queue_len=args.queue_len,
                   feat_dim=args.feat_dim)
     torch.manual_seed(args.seed)
-    if lib == 'mmmask':
+    if family(name) == 'vit':
+        from mmmask.registry import MODELS
+        model = MODELS.build(vit_method_cfg(method, args))
+    elif lib == 'mmmask':
         from mmmask.registry import MODELS
         neck = dict(type='DenseProjectionNeck' if method == 'densecl' else
                     'MLPProjectionNeck', in_channels=channels,
@@ -257,10 +356,10 @@ def build_method(name: str, args):
     return model
 
 
-def random_backbone(args):
+def random_backbone(args, kind='resnet'):
     from mmmask.registry import MODELS
     torch.manual_seed(args.seed)
-    net = MODELS.build(backbone_cfg(args))
+    net = MODELS.build(backbone_cfg(args, kind))
     net.init_weights()
     return net
 
@@ -289,13 +388,13 @@ def pretrain(name, args, train_x):
     model = build_method(name, args)
     model.train()
     views = TwoViews()
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9,
-                          weight_decay=5e-4)
-
+    opt = make_optimizer(model.parameters(), family(name), args)
     rng = np.random.default_rng(args.seed)
+    make_views = dict(cmae=cmae_views, macrl=macrl_views).get(
+        name.split('-')[1], lambda v, x: v(x))
 
     def step(idx):
-        inputs = views(train_x[idx])
+        inputs = make_views(views, train_x[idx])
         samples = (maskco_samples(views.boxes, inputs[0].shape[-1], rng)
                    if name.endswith('maskco') else [])
         losses = model.loss(inputs, samples)
@@ -310,17 +409,26 @@ def pretrain(name, args, train_x):
     return model.backbone, steps, s_per_step
 
 
-def supervised(args, train_x, train_y):
-    net = random_backbone(args)
+def make_optimizer(params, kind, args):
+    """SGD for the ResNets (MoCo's), AdamW (0.9, 0.95) for the ViTs."""
+    if kind == 'vit':
+        return torch.optim.AdamW(params, lr=args.vit_lr, betas=(0.9, 0.95),
+                                 weight_decay=0.05)
+    return torch.optim.SGD(params, lr=args.lr, momentum=0.9,
+                           weight_decay=5e-4)
+
+
+def supervised(args, train_x, train_y, kind='resnet'):
+    net = random_backbone(args, kind)
     net.train()
-    head = nn.Linear(args.base_channels * 8, 10)
+    head = nn.Linear(feat_channels(args, kind), 10)
     views = TwoViews()
-    opt = torch.optim.SGD(list(net.parameters()) + list(head.parameters()),
-                          lr=args.lr, momentum=0.9, weight_decay=5e-4)
+    opt = make_optimizer(list(net.parameters()) + list(head.parameters()),
+                         kind, args)
 
     def step(idx):
         x = views(train_x[idx])[0]
-        loss = F.cross_entropy(head(net(x)[-1].mean((2, 3))), train_y[idx])
+        loss = F.cross_entropy(head(pooled(net(x)[-1])), train_y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -333,7 +441,7 @@ def supervised(args, train_x, train_y):
 @torch.no_grad()
 def features(backbone, x, batch=256):
     backbone.eval()
-    out = [F.normalize(backbone(normalise(x[i:i + batch]))[-1].mean((2, 3)),
+    out = [F.normalize(pooled(backbone(normalise(x[i:i + batch]))[-1]),
                        dim=1) for i in range(0, len(x), batch)]
     return torch.cat(out)
 
@@ -375,19 +483,26 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     data = load_digits_32(args.seed)
     rows = []
-    full, few = evaluate(random_backbone(args), data, args)
-    rows.append(dict(name='random init', steps=0, s_per_step=float('nan'),
-                     full=full, few=few))
-    base_few = few
-    for name in args.methods:
-        backbone, steps, sps = pretrain(name, args, data[0])
+    for kind in ('resnet', 'vit'):  # each backbone family with its bounds
+        methods = [m for m in args.methods if family(m) == kind]
+        if not methods:
+            continue
+        tag = '' if kind == 'resnet' else ' (ViT)'
+        full, few = evaluate(random_backbone(args, kind), data, args)
+        base_few = few
+        rows.append(dict(name='random init' + tag, steps=0,
+                         s_per_step=float('nan'), full=full, few=few,
+                         gain=0.0))
+        for name in methods:
+            backbone, steps, sps = pretrain(name, args, data[0])
+            full, few = evaluate(backbone, data, args)
+            rows.append(dict(name=name, steps=steps, s_per_step=sps,
+                             full=full, few=few, gain=few - base_few))
+        backbone, steps, sps = supervised(args, data[0], data[1], kind)
         full, few = evaluate(backbone, data, args)
-        rows.append(dict(name=name, steps=steps, s_per_step=sps, full=full,
-                         few=few))
-    backbone, steps, sps = supervised(args, data[0], data[1])
-    full, few = evaluate(backbone, data, args)
-    rows.append(dict(name='supervised (upper bound)', steps=steps,
-                     s_per_step=sps, full=full, few=few))
+        rows.append(dict(name=f'supervised{tag} (upper bound)', steps=steps,
+                         s_per_step=sps, full=full, few=few,
+                         gain=few - base_few))
 
     budget = (f'{args.steps} steps' if args.steps else
               f'{args.budget_s:g} s wall-clock')
@@ -401,7 +516,7 @@ def main(argv=None):
     for r in rows:
         sps = '-' if r['steps'] == 0 else f"{r['s_per_step']:.3f}"
         print(f"| {r['name']} | {r['steps']} | {sps} | {r['full']:.1f} | "
-              f"{r['few']:.1f} | {r['few'] - base_few:+.1f} |")
+              f"{r['few']:.1f} | {r['gain']:+.1f} |")
     return rows
 
 

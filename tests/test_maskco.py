@@ -181,3 +181,22 @@ def test_mask_prediction_head_shape_and_error():
     assert mph(x).shape == x.shape
     with pytest.raises(ValueError, match='in_channels=16'):
         mph(torch.randn(2, 8, 5, 5))
+
+
+@pytest.mark.parametrize('aligned', [True, False])
+def test_roi_align_equals_torchvisions(aligned):
+    from mmmask.models.utils import roi_align as ours
+    g = torch.Generator().manual_seed(0)
+    feat = torch.randn(3, 8, 7, 9, generator=g, requires_grad=True)
+    x0 = torch.rand(16, generator=g) * 60
+    y0 = torch.rand(16, generator=g) * 45
+    rois = torch.stack([
+        torch.randint(0, 3, (16, ), generator=g).float(), x0, y0,
+        x0 + 1 + torch.rand(16, generator=g) * (71 - x0),
+        y0 + 1 + torch.rand(16, generator=g) * (55 - y0)], dim=1)
+    a = ours(feat, rois, 7, 1 / 8, 2, aligned)
+    b = roi_align(feat, rois, 7, 1 / 8, 2, aligned)
+    assert torch.allclose(a, b, atol=1e-5)
+    ga, = torch.autograd.grad(a.sum(), feat)
+    gb, = torch.autograd.grad(b.sum(), feat)
+    assert torch.allclose(ga, gb, atol=1e-4)

@@ -6,11 +6,11 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
 
 from mmmask.registry import MODELS
 from ..mask_generators import build_fill
 from ..utils import FeatureQueue
+from ..utils.roi_align import roi_align
 from .base import BaseMomentumContrast
 
 
@@ -18,7 +18,8 @@ def region_features(feat: torch.Tensor, boxes: torch.Tensor,
                     image_size: int, output_size: int = 7,
                     sampling_ratio: int = 2,
                     aligned: bool = True) -> torch.Tensor:
-    """RoIAlign of one box per image.
+    """RoIAlign of one box (or K boxes) per image (equal to torchvision's /
+    mmcv's RoIAlign for boxes inside the image; one ``grid_sample`` call).
 
     Args:
         feat: (N, C, h, w) feature map of images of side ``image_size``.

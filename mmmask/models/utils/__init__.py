@@ -1,6 +1,7 @@
 from .dist import batch_shuffle, batch_unshuffle, gather_all
 from .momentum_encoder import MomentumEncoder
 from .queue import FeatureQueue
+from .roi_align import roi_align
 
 __all__ = ['gather_all', 'batch_shuffle', 'batch_unshuffle',
-           'MomentumEncoder', 'FeatureQueue']
+           'MomentumEncoder', 'FeatureQueue', 'roi_align']

@@ -68,7 +68,7 @@ def load_image(path, size):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mmmask.models.losses import patchify, unpatchify
+    from mmmask.models.losses import patch_stats, patchify, unpatchify
     model = build_model(args.config, args.checkpoint)
     vit = model.backbone
     size, p = vit.img_size[0], model.patch_size
@@ -90,8 +90,7 @@ def main(argv=None):
     pred = model.reconstruct(x, mask, **recon_kw)  # (1, L, p*p*3)
     patches = patchify(x, p)  # (1, L, p*p*3)
     if getattr(model, 'norm_pix', False):
-        mu = patches.mean(-1, keepdim=True)
-        sd = (patches.var(-1, keepdim=True) + 1e-6).sqrt()
+        mu, sd = patch_stats(patches)  # undo the targets' normalisation
         pred = pred * sd + mu
     m = mask.reshape(1, -1, 1).float()
     recon = unpatchify(pred, p, grid)

@@ -1,7 +1,7 @@
 """Masked-patch reconstruction losses (MAE family) as pure functions."""
 import torch
 
-__all__ = ['patchify', 'unpatchify', 'patch_pixel_targets',
+__all__ = ['patchify', 'unpatchify', 'patch_stats', 'patch_pixel_targets',
            'masked_patch_loss']
 
 
@@ -28,6 +28,15 @@ def unpatchify(x: torch.Tensor, patch_size: int, grid: tuple,
     return x.reshape(n, channels, h * p, w * p)
 
 
+def patch_stats(patches: torch.Tensor, eps: float = 1e-6):
+    """Per-patch mean and ``sqrt(var + eps)`` (unbiased variance) of
+    patchified pixels (N, L, D): what :func:`patch_pixel_targets` normalises
+    by, and what a reconstruction is de-normalised with."""
+    mean = patches.mean(dim=-1, keepdim=True)
+    std = (patches.var(dim=-1, keepdim=True) + eps)**.5
+    return mean, std
+
+
 def patch_pixel_targets(imgs: torch.Tensor, patch_size: int,
                         norm_pix: bool = True,
                         eps: float = 1e-6) -> torch.Tensor:
@@ -36,9 +45,8 @@ def patch_pixel_targets(imgs: torch.Tensor, patch_size: int,
     (MAE Sec. 3, "normalized pixels"). (N, C, H, W) -> (N, L, p*p*C)."""
     target = patchify(imgs, patch_size)
     if norm_pix:
-        mean = target.mean(dim=-1, keepdim=True)
-        var = target.var(dim=-1, keepdim=True)
-        target = (target - mean) / (var + eps)**.5
+        mean, std = patch_stats(target, eps)
+        target = (target - mean) / std
     return target
 
 

@@ -18,6 +18,7 @@ Two generators share these parts:
 Both return ``mask`` (3, H, W) bool (True = fill) and their choices.
 """
 from abc import abstractmethod
+from functools import lru_cache
 from typing import Optional, Tuple
 
 import numpy as np
@@ -49,11 +50,21 @@ def cell_edges(size: int, grid_size: int) -> np.ndarray:
     return np.round(np.linspace(0, size, grid_size + 1)).astype(int)
 
 
+@lru_cache(maxsize=64)
+def _cell_of_pixel(size: int, grid_size: int) -> np.ndarray:
+    """(size,) the cell index of each pixel along one side (computed once
+    per size: masks are drawn per image on the training step's path)."""
+    index = np.repeat(np.arange(grid_size),
+                      np.diff(cell_edges(size, grid_size)))
+    index.flags.writeable = False  # shared by every call
+    return index
+
+
 def cells_to_pixels(cells: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     """Cell masks (..., g, g) -> pixel masks (..., H, W) (nearest)."""
     g = cells.shape[-1]
-    rows = np.repeat(np.arange(g), np.diff(cell_edges(shape[0], g)))
-    cols = np.repeat(np.arange(g), np.diff(cell_edges(shape[1], g)))
+    rows = _cell_of_pixel(int(shape[0]), g)
+    cols = _cell_of_pixel(int(shape[1]), g)
     return cells[..., rows[:, None], cols[None, :]]
 
 

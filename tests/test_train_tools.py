@@ -78,7 +78,7 @@ def _runs_with_scalars(work_dir):
 
 def _torch_load(path):
     import torch
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return torch.load(path, map_location='cpu', weights_only=True)
 
 
 @pytest.fixture(scope='module')
@@ -142,7 +142,7 @@ import mmmask.engine  # noqa: F401
 runner = train.build_runner(cfg)
 runner.load_or_resume()
 
-ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=True)
 
 
 def same(a, b):

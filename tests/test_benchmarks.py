@@ -53,11 +53,30 @@ def test_learning_signal_smallest_setting(capsys):
     assert len(table) == len(names)
     for ln in table:
         cells = [c.strip() for c in ln.split('|')[2:-1]]
-        assert len(cells) == 5
-        for c in cells[2:]:
+        assert len(cells) == 6
+        for c in cells[3:]:
             assert math.isfinite(float(re.sub('[+%]', '', c)))
     for r in rows:
         assert 0 <= r['few'] <= 100 and 0 <= r['full'] <= 100
+
+
+def test_learning_signal_moco_extensions_get_moco_v2s_step_count(capsys):
+    """By default saliency-guided MoCo v2 and MaskCo train for as many steps
+    as mmmask's MoCo v2 made in its wall-clock budget."""
+    bench = _load('learning_signal')
+    methods = ['mmmask-mocov2', 'mmmask-saliency_mocov2', 'mmmask-maskco']
+    rows = bench.main(['--budget-s', '1.5', '--batch', '8', '--queue-len',
+                       '16', '--shot-draws', '1', '--base-channels', '8',
+                       '--threads', '1', '--supervised-budget-s', '0.1',
+                       '--methods'] + methods)
+    by_name = {r['name']: r for r in rows}
+    moco = by_name['mmmask-mocov2']
+    assert moco['budget'] == '1.5 s' and moco['steps'] >= 1
+    for name in methods[1:]:
+        assert by_name[name]['steps'] == moco['steps']
+        assert by_name[name]['budget'] == f"{moco['steps']} steps"
+    assert f"| mmmask-maskco | {moco['steps']} steps |" in \
+        capsys.readouterr().out
 
 
 def test_learning_signal_vit_methods_smallest_setting(capsys):

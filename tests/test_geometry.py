@@ -178,3 +178,15 @@ def test_view_geometry_dataclass_identity():
     g = ViewGeometry(matrix=np.eye(3), ori_shape=(10, 20), view_shape=(10, 20))
     assert np.allclose(g.crop_box, [0, 0, 20, 10])
     assert not g.flip and g.scale == (1.0, 1.0)
+
+
+def test_affine_inverse_equals_the_matrix_inverse():
+    from mmmask.datasets.transforms.geometry import affine_inverse
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        m = np.eye(3)
+        m[:2] = rng.normal(size=(2, 3))
+        np.testing.assert_allclose(affine_inverse(m), np.linalg.inv(m),
+                                   rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match='not invertible'):
+        affine_inverse(np.diag([0., 1., 1.]))

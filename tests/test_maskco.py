@@ -183,19 +183,25 @@ def test_mask_prediction_head_shape_and_error():
         mph(torch.randn(2, 8, 5, 5))
 
 
+@pytest.mark.parametrize('outside', [False, True])
+@pytest.mark.parametrize('sampling_ratio', [1, 2, 3])
 @pytest.mark.parametrize('aligned', [True, False])
-def test_roi_align_equals_torchvisions(aligned):
+def test_roi_align_equals_torchvisions(aligned, sampling_ratio, outside):
+    """Values and gradients, on boxes inside the 56 x 72 px image or
+    reaching beyond it (torchvision's zero beyond [-1, size])."""
     from mmmask.models.utils import roi_align as ours
     g = torch.Generator().manual_seed(0)
     feat = torch.randn(3, 8, 7, 9, generator=g, requires_grad=True)
-    x0 = torch.rand(16, generator=g) * 60
-    y0 = torch.rand(16, generator=g) * 45
+    lo = -30. if outside else 0.
+    x0 = lo + torch.rand(16, generator=g) * (60 - lo)
+    y0 = lo + torch.rand(16, generator=g) * (45 - lo)
+    hi = 40. if outside else 0.
     rois = torch.stack([
         torch.randint(0, 3, (16, ), generator=g).float(), x0, y0,
-        x0 + 1 + torch.rand(16, generator=g) * (71 - x0),
-        y0 + 1 + torch.rand(16, generator=g) * (55 - y0)], dim=1)
-    a = ours(feat, rois, 7, 1 / 8, 2, aligned)
-    b = roi_align(feat, rois, 7, 1 / 8, 2, aligned)
+        x0 + 1 + torch.rand(16, generator=g) * (71 + hi - x0),
+        y0 + 1 + torch.rand(16, generator=g) * (55 + hi - y0)], dim=1)
+    a = ours(feat, rois, 7, 1 / 8, sampling_ratio, aligned)
+    b = roi_align(feat, rois, 7, 1 / 8, sampling_ratio, aligned)
     assert torch.allclose(a, b, atol=1e-5)
     ga, = torch.autograd.grad(a.sum(), feat)
     gb, = torch.autograd.grad(b.sum(), feat)

@@ -105,6 +105,38 @@ def test_saliency_is_the_channel_sum_of_the_key_encoders_c5():
                           F.interpolate(c5, size=(7, 7))[:, 0], atol=1e-4)
 
 
+def test_saliency_layer_gives_an_earlier_stage_and_stops_there():
+    """``saliency_layer='layer1'``: the channel sum of C2 (a 8 x 8 map at
+    32 px where C5 is 1 x 1), and the later stages are not run."""
+    model = tiny_saliency(saliency_layer='layer1')
+    x = views(n=2, size=32)[0]
+    model.key_encoder.update(dict(backbone=model.backbone, neck=model.neck))
+    net = model.key_encoder.backbone
+    with torch.no_grad():
+        c2 = net.layer1(net.maxpool(net.relu(net.norm1(net.conv1(x)))))
+    ran = []
+    net.layer2.register_forward_pre_hook(lambda *a: ran.append(1) and None)
+    sal = model.saliency_maps(x)
+    assert c2.shape[-2:] == (8, 8) and not ran
+    assert torch.allclose(sal, F.adaptive_avg_pool2d(c2.sum(1), 7),
+                          atol=1e-4)
+    # saliency differs across cells (C5 at 32 px would be one value)
+    assert float(sal.flatten(1).std(1).min()) > 0
+    with pytest.raises(KeyError, match="saliency_layer 'layer9'.*layer4"):
+        tiny_saliency(saliency_layer='layer9')
+
+
+def test_a_map_coarser_than_the_grid_warns_once():
+    model = tiny_saliency()  # C5: 1 x 1 at 32 px
+    with pytest.warns(UserWarning, match=r'\(1, 1\).*every cell is '
+                      r'foreground.*saliency_layer'):
+        model.saliency_maps(views(n=2, size=32)[0])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        model.saliency_maps(views(n=2, size=32)[0])
+
+
 def test_hard_negative_logit_and_loss_equal_a_direct_computation():
     torch.manual_seed(0)
     model = tiny_saliency()

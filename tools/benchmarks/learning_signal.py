@@ -44,6 +44,10 @@ METHODS = ('mmmask-mocov2', 'mmpretrain-mocov2', 'mmmask-densecl',
 # the ViT methods pretrain a small ViT (their own random-init and supervised
 # rows); run them with --methods (the default run keeps under 15 minutes)
 VIT_METHODS = ('mmmask-cmae', 'mmmask-macrl')
+# methods built on mmmask's MoCo v2 whose step does more work (more encoder
+# passes, RoIAlign): by default they train for as many steps as mmmask's
+# MoCo v2 made in its wall-clock budget (--extension-budget)
+MOCO_EXTENSIONS = ('mmmask-saliency_mocov2', 'mmmask-maskco')
 
 
 def family(name: str) -> str:
@@ -59,8 +63,15 @@ def parse_args(argv=None):
                    help='wall-clock seconds of pretraining per method')
     p.add_argument('--steps', type=int, default=None,
                    help='a step budget instead of the wall-clock budget')
-    p.add_argument('--supervised-budget-s', type=float, default=60.0,
+    p.add_argument('--supervised-budget-s', type=float, default=40.0,
                    help='the upper bound saturates early (about 99 %%)')
+    p.add_argument('--extension-budget', default='baseline-steps',
+                   choices=['baseline-steps', 'wall-clock'],
+                   help='budget of the methods built on MoCo v2 (saliency-'
+                   'guided MoCo v2, MaskCo): "baseline-steps" = as many '
+                   "steps as mmmask's MoCo v2 made in its wall-clock budget "
+                   '(their steps cost 1.3-1.9x more: is their learning '
+                   'signal per update there?), "wall-clock" = --budget-s')
     p.add_argument('--batch', type=int, default=128)
     p.add_argument('--queue-len', type=int, default=1024)
     p.add_argument('--feat-dim', type=int, default=64)
@@ -371,9 +382,11 @@ def random_backbone(args, kind='resnet'):
 # --------------------------------------------------------------------------
 # training and evaluation
 # --------------------------------------------------------------------------
-def budget_loop(args, budget_s, step_fn, train_x):
-    """Run ``step_fn(batch)`` over shuffled batches until the budget ends.
+def budget_loop(args, budget_s, step_fn, train_x, max_steps=None):
+    """Run ``step_fn(batch)`` over shuffled batches until the budget ends
+    (``max_steps``, else ``args.steps``, else ``budget_s`` seconds).
     Returns (steps, seconds per step)."""
+    max_steps = max_steps or args.steps
     g = torch.Generator().manual_seed(args.seed)
     steps, t0 = 0, time.perf_counter()
     while True:
@@ -382,13 +395,13 @@ def budget_loop(args, budget_s, step_fn, train_x):
             step_fn(perm[i:i + args.batch])
             steps += 1
             elapsed = time.perf_counter() - t0
-            done = (steps >= args.steps if args.steps else
+            done = (steps >= max_steps if max_steps else
                     elapsed >= budget_s)
             if done:
                 return steps, elapsed / steps
 
 
-def pretrain(name, args, train_x):
+def pretrain(name, args, train_x, max_steps=None):
     model = build_method(name, args)
     model.train()
     views = TwoViews()
@@ -409,7 +422,8 @@ def pretrain(name, args, train_x):
         loss.backward()
         opt.step()
 
-    steps, s_per_step = budget_loop(args, args.budget_s, step, train_x)
+    steps, s_per_step = budget_loop(args, args.budget_s, step, train_x,
+                                    max_steps)
     return model.backbone, steps, s_per_step
 
 
@@ -472,6 +486,12 @@ def evaluate(backbone, data, args):
     return full, statistics.mean(shots)
 
 
+def budget_text(args, seconds, max_steps=None) -> str:
+    """How a row's training was bounded: '120 s' or '455 steps'."""
+    steps = max_steps or args.steps
+    return f'{steps} steps' if steps else f'{seconds:g} s'
+
+
 def quiet_logs():
     """Only warnings from mmengine (init_weights logs every tensor)."""
     import logging
@@ -494,32 +514,46 @@ def main(argv=None):
         tag = '' if kind == 'resnet' else ' (ViT)'
         full, few = evaluate(random_backbone(args, kind), data, args)
         base_few = few
-        rows.append(dict(name='random init' + tag, steps=0,
+        rows.append(dict(name='random init' + tag, steps=0, budget='-',
                          s_per_step=float('nan'), full=full, few=few,
                          gain=0.0))
+        moco_steps = None  # mmmask MoCo v2's steps in its budget
         for name in methods:
-            backbone, steps, sps = pretrain(name, args, data[0])
+            max_steps = None
+            if (name in MOCO_EXTENSIONS and moco_steps and not args.steps
+                    and args.extension_budget == 'baseline-steps'):
+                max_steps = moco_steps
+            backbone, steps, sps = pretrain(name, args, data[0], max_steps)
+            if name == 'mmmask-mocov2':
+                moco_steps = steps
             full, few = evaluate(backbone, data, args)
             rows.append(dict(name=name, steps=steps, s_per_step=sps,
+                             budget=budget_text(args, args.budget_s,
+                                                max_steps),
                              full=full, few=few, gain=few - base_few))
         backbone, steps, sps = supervised(args, data[0], data[1], kind)
         full, few = evaluate(backbone, data, args)
         rows.append(dict(name=f'supervised{tag} (upper bound)', steps=steps,
+                         budget=budget_text(args, args.supervised_budget_s
+                                            or args.budget_s),
                          s_per_step=sps, full=full, few=few,
                          gain=few - base_few))
 
     budget = (f'{args.steps} steps' if args.steps else
               f'{args.budget_s:g} s wall-clock')
+    if not args.steps and args.extension_budget == 'baseline-steps':
+        budget += (" (the MoCo v2 extensions: mmmask MoCo v2's step count)")
     print(f'\n## learning_signal: digits 32 px, {args.backbone}-18 '
           f'(base {args.base_channels}), batch {args.batch}, queue '
           f'{args.queue_len}, {budget} per method, {torch.get_num_threads()} '
           f'threads; weighted kNN k={args.k} T={args.temperature}\n')
-    print(f'| method | steps | s/step | kNN top-1 all labels | '
+    print(f'| method | budget | steps | s/step | kNN top-1 all labels | '
           f'kNN top-1 {args.shots}-shot | {args.shots}-shot gain |')
-    print('|---|---|---|---|---|---|')
+    print('|---|---|---|---|---|---|---|')
     for r in rows:
         sps = '-' if r['steps'] == 0 else f"{r['s_per_step']:.3f}"
-        print(f"| {r['name']} | {r['steps']} | {sps} | {r['full']:.1f} | "
+        print(f"| {r['name']} | {r['budget']} | {r['steps']} | {sps} | "
+              f"{r['full']:.1f} | "
               f"{r['few']:.1f} | {r['gain']:+.1f} |")
     return rows
 

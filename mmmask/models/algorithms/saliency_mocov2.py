@@ -3,6 +3,7 @@ Self-Supervised Learning for ConvNets, and Saliency Tells You Where
 <https://arxiv.org/abs/2309.12757>`_ (Chin et al., WACV 2024)."""
 import os.path as osp
 import re
+import warnings
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -50,15 +51,57 @@ def load_frozen_backbone(cfg: dict, checkpoint: str) -> nn.Module:
     return net
 
 
+class _StopForward(Exception):
+    """Raised by a forward hook to end a forward pass at a layer."""
+
+
+def layer_output(net: nn.Module, x: torch.Tensor,
+                 layer: Optional[str]) -> torch.Tensor:
+    """The output of ``net``'s submodule ``layer`` for input ``x``; the
+    forward stops there (later layers cost nothing). ``layer=None``: the
+    last of ``net(x)``'s outputs."""
+    if layer is None:
+        return net(x)[-1]
+    module = find_layer(net, layer)
+    out = []
+
+    def hook(mod, args, output):
+        out.append(output)
+        raise _StopForward
+
+    handle = module.register_forward_hook(hook)
+    try:
+        net(x)
+    except _StopForward:
+        pass
+    finally:
+        handle.remove()
+    if not out:
+        raise RuntimeError(f'saliency_layer {layer!r} of '
+                           f'{type(net).__name__} was not run by its forward')
+    return out[0]
+
+
+def find_layer(net: nn.Module, layer: str) -> nn.Module:
+    """``net``'s submodule named ``layer`` (a clear error if none is)."""
+    modules = dict(net.named_modules())
+    if layer not in modules:
+        top = [n for n, _ in net.named_children()]
+        raise KeyError(f'saliency_layer {layer!r} is not a module of '
+                       f'{type(net).__name__} (its top-level modules: {top})')
+    return modules[layer]
+
+
 @MODELS.register_module()
 class SaliencyMoCoV2(MoCoV2):
     """MoCo v2 with saliency-guided masking of the query and a hard negative.
 
     For a batch of two views (N, 3, H, W), normalised:
 
-    1. saliency: the channel sum of a frozen encoder's C5 map, on a
-       ``g x g`` grid (the frozen ``saliency_backbone`` loaded from
-       ``saliency_checkpoint``, or the current key encoder when none);
+    1. saliency: the channel sum of a frozen encoder's C5 map (or the
+       ``saliency_layer``'s), on a ``g x g`` grid (the frozen
+       ``saliency_backbone`` loaded from ``saliency_checkpoint``, or the
+       current key encoder when none);
     2. the query view is masked by ``query_mask``
        (``SaliencyGridMaskGenerator``: focal / spatial / channel-wise grid
        masks spread over foreground and background) and filled by ``fill``
@@ -87,6 +130,13 @@ class SaliencyMoCoV2(MoCoV2):
         saliency_checkpoint (str, optional): local weights for it.
         grid_size (int): g of the saliency map (7); must match the
             generators' grid.
+        saliency_layer (str, optional): the module of the saliency network
+            whose output map gives the saliency (None: its last output, C5,
+            as in the paper). A map coarser than the grid carries no
+            position (at 32 px a ResNet's C5 is 1 x 1: every cell would be
+            foreground and the hard negative a randomly masked copy of the
+            positive): then name an earlier stage, e.g. ``'layer1'`` (C2,
+            8 x 8 at 32 px). The forward stops at that layer.
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
@@ -98,7 +148,9 @@ class SaliencyMoCoV2(MoCoV2):
                  alpha: float = 2.0,
                  saliency_backbone: Optional[dict] = None,
                  saliency_checkpoint: Optional[str] = None,
-                 grid_size: int = 7, queue_len: int = 65536,
+                 grid_size: int = 7,
+                 saliency_layer: Optional[str] = None,
+                 queue_len: int = 65536,
                  feat_dim: int = 128, momentum: float = 0.999,
                  key_bn: str = 'shuffle', data_preprocessor=None,
                  init_cfg=None) -> None:
@@ -124,6 +176,10 @@ class SaliencyMoCoV2(MoCoV2):
         self.saliency_net = (None if saliency_backbone is None else
                              load_frozen_backbone(saliency_backbone,
                                                   saliency_checkpoint))
+        self.saliency_layer = saliency_layer
+        if saliency_layer is not None:
+            find_layer(self.saliency_net or self.backbone, saliency_layer)
+        self._warned_coarse = False
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -133,12 +189,25 @@ class SaliencyMoCoV2(MoCoV2):
 
     @torch.no_grad()
     def saliency_maps(self, images: torch.Tensor) -> torch.Tensor:
-        """(N, 3, H, W) -> (N, g, g): channel sum of the C5 map, resized to
-        the grid (area average, or nearest when the map is smaller)."""
+        """(N, 3, H, W) -> (N, g, g): channel sum of the C5 (or
+        ``saliency_layer``) map, resized to the grid (area average, or
+        nearest when the map is smaller, with a warning: it then carries
+        less position than the grid)."""
         net = (self.saliency_net if self.saliency_net is not None
                else self.key_encoder.backbone)
-        sal = net(images)[-1].sum(dim=1, keepdim=True)  # (N, 1, h, w)
+        feat = layer_output(net, images, self.saliency_layer)
+        sal = feat.sum(dim=1, keepdim=True)  # (N, 1, h, w)
         g = self.grid_size
+        if min(sal.shape[-2:]) < g and not self._warned_coarse:
+            self._warned_coarse = True
+            warnings.warn(
+                f'SaliencyMoCoV2: the saliency map is {tuple(sal.shape[-2:])}'
+                f' for {tuple(images.shape[-2:])} views, coarser than the '
+                f'{g} x {g} grid' + (
+                    ' (1 x 1: every cell is foreground, the masks ignore the '
+                    'image)' if sal.shape[-2:].numel() == 1 else '') +
+                '; set saliency_layer to an earlier stage (e.g. '
+                "'layer1') or use larger views")
         if sal.shape[-2] >= g and sal.shape[-1] >= g:
             sal = F.adaptive_avg_pool2d(sal, g)
         else:

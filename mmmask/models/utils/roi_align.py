@@ -1,18 +1,51 @@
-"""RoIAlign as one batched ``grid_sample`` (fast on the CPU as on CUDA)."""
+"""RoIAlign as two batched matrix products (fast on the CPU as on CUDA)."""
 import torch
-import torch.nn.functional as F
+
+
+def bin_weights(start: torch.Tensor, length: torch.Tensor, output_size: int,
+                sampling_ratio: int, size: int) -> torch.Tensor:
+    """Bilinear weights of RoIAlign along one axis, averaged per bin.
+
+    Args:
+        start, length: (K,) the boxes' start and length along the axis, in
+            feature index coordinates (pixel centres at integers).
+        output_size: S bins; ``sampling_ratio``: sr points per bin.
+        size: the feature map's length along the axis.
+    Returns:
+        (K, S, size): ``W[k, i, y]`` = mean over the sr points p of bin i
+        of the bilinear weight of feature row y at p (torchvision's rule:
+        a point beyond ``[-1, size]`` gives 0, else it is clamped to
+        ``[0, size - 1]``).
+    """
+    k = start.shape[0]
+    n = output_size * sampling_ratio
+    steps = (torch.arange(n, device=start.device, dtype=start.dtype)
+             + 0.5) / n  # (S sr,)
+    pos = start[:, None] + steps[None] * length[:, None]  # (K, S sr)
+    inside = ((pos >= -1) & (pos <= size)).to(pos.dtype)
+    pos = pos.clamp(0, size - 1)
+    low = pos.floor()
+    frac = pos - low
+    low = low.long()
+    high = (low + 1).clamp(max=size - 1)
+    w = pos.new_zeros(k, n, size)
+    w.scatter_add_(2, low[..., None], ((1 - frac) * inside)[..., None])
+    w.scatter_add_(2, high[..., None], (frac * inside)[..., None])
+    return w.view(k, output_size, sampling_ratio, size).mean(2)
 
 
 def roi_align(feat: torch.Tensor, rois: torch.Tensor, output_size: int,
               spatial_scale: float, sampling_ratio: int = 2,
               aligned: bool = True) -> torch.Tensor:
-    """RoIAlign (Mask R-CNN) by bilinear sampling and bin averaging.
+    """RoIAlign (Mask R-CNN) with a fixed number of sampling points per bin.
 
-    Equal to ``torchvision.ops.roi_align`` (and mmcv's) with a fixed
-    ``sampling_ratio`` for sampling points inside the map (boxes inside
-    their image); samples beyond the border take the border value instead
-    of 0. torchvision's CPU kernel loops over RoIs and channels; this is one
-    ``grid_sample`` call, differentiable w.r.t. ``feat``.
+    Bilinear sampling is separable and the bin average is linear, so
+    ``out[k, c] = Wy[k] @ feat[b_k, c] @ Wx[k]^T`` with the per-bin weights
+    ``Wy`` (S, H) and ``Wx`` (S, W) of :func:`bin_weights`: two batched
+    matrix products, forward and backward (torchvision's CPU kernel loops
+    over RoIs, channels and points). Equal to ``torchvision.ops.roi_align``
+    (and mmcv's) with the same ``sampling_ratio``, boxes beyond the map
+    included; differentiable w.r.t. ``feat``.
 
     Args:
         feat: (N, C, H, W) feature maps.
@@ -26,25 +59,15 @@ def roi_align(feat: torch.Tensor, rois: torch.Tensor, output_size: int,
     """
     if sampling_ratio < 1:
         raise ValueError(f'sampling_ratio must be >= 1, got {sampling_ratio}')
-    n, c, h, w = feat.shape
-    k = rois.shape[0]
+    h, w = feat.shape[-2:]
     s, sr = int(output_size), int(sampling_ratio)
     offset = 0.5 if aligned else 0.0
     boxes = rois[:, 1:].to(feat.dtype) * spatial_scale - offset  # (K, 4)
     size = boxes[:, 2:] - boxes[:, :2]  # (K, 2) w, h
     if not aligned:
         size = size.clamp(min=1.0)
-    # sample positions along one side, in bins: (i + (j + 0.5) / sr) / S
-    steps = (torch.arange(s * sr, device=feat.device, dtype=feat.dtype)
-             + 0.5) / (s * sr)  # (S sr,)
-    xs = boxes[:, 0:1] + steps[None] * size[:, 0:1]  # (K, S sr) index coords
-    ys = boxes[:, 1:2] + steps[None] * size[:, 1:2]
-    # grid_sample's normalised coordinates (align_corners=False)
-    gx = (xs + 0.5) / w * 2 - 1
-    gy = (ys + 0.5) / h * 2 - 1
-    grid = torch.stack([gx[:, None, :].expand(k, s * sr, s * sr),
-                        gy[:, :, None].expand(k, s * sr, s * sr)], dim=-1)
+    wx = bin_weights(boxes[:, 0], size[:, 0], s, sr, w)  # (K, S, W)
+    wy = bin_weights(boxes[:, 1], size[:, 1], s, sr, h)  # (K, S, H)
     maps = feat[rois[:, 0].long()]  # (K, C, H, W)
-    sampled = F.grid_sample(maps, grid, mode='bilinear',
-                            padding_mode='border', align_corners=False)
-    return F.avg_pool2d(sampled, sr) if sr > 1 else sampled
+    cols = torch.matmul(maps, wx.transpose(1, 2)[:, None])  # (K, C, H, S)
+    return torch.matmul(wy[:, None], cols)  # (K, C, S, S)

@@ -6,7 +6,8 @@
 * the L1 reconstruction only looks at masked patches;
 * both terms equal a loop-by-loop computation (tests/vit_direct.py) with
   the queues' negatives, tau and lambda_rec; the queues get each branch's
-  features;
+  features (keys of the EMA key encoder with ``momentum``, which gets no
+  gradient and moves by the EMA rule);
 * the CIFAR / ImageNet-subset configs carry the documented defaults.
 """
 import os.path as osp
@@ -70,7 +71,7 @@ def test_l1_only_on_masked_patches(monkeypatch):
 
 
 def test_loss_equals_direct_computation():
-    model = build(macrl_cfg(lambda_rec=0.5, temperature=0.3))
+    model = build(macrl_cfg(lambda_rec=0.5, temperature=0.3, momentum=None))
     imgs = views(seed=1)
     neg_s = model.queue_strong.negatives().clone()
     neg_w = model.queue_weak.negatives().clone()
@@ -103,7 +104,8 @@ def test_loss_equals_direct_computation():
 
 def test_detach_positive_changes_gradients_not_the_loss():
     def run(detach):
-        model = build(macrl_cfg(lambda_rec=0.0, detach_positive=detach))
+        model = build(macrl_cfg(lambda_rec=0.0, detach_positive=detach,
+                                momentum=None))
         outs = []
         model.projector.register_forward_hook(
             lambda mod, args, out: outs.append(out) and None)
@@ -134,6 +136,7 @@ def test_configs_carry_the_documented_defaults(name, dataset, grid):
     m = cfg.model
     assert m.type == 'MACRL'
     assert (m.temperature, m.lambda_rec, m.rec_loss) == (0.2, 1.0, 'l1')
+    assert m.momentum == 0.99
     assert m.strong_mask == dict(type='RandomPatchMask', input_size=grid,
                                  mask_ratio=0.75)
     assert m.weak_mask.mask_ratio == 0.5
@@ -143,3 +146,53 @@ def test_configs_carry_the_documented_defaults(name, dataset, grid):
     if dataset.startswith('CIFAR'):
         root = cfg.train_dataloader.dataset.data_root
         assert root == 'data/' + dataset.lower()
+
+
+def test_momentum_key_encoder_gives_keys_and_moves_by_ema():
+    """With ``momentum`` m the positives and the queued keys come from an
+    EMA copy of (backbone, projector) on the same views and masks; it gets
+    no gradient and follows ``theta_k <- m theta_k + (1 - m) theta``."""
+    m = 0.9
+    model = build(macrl_cfg(lambda_rec=0.0, momentum=m))
+    key = model.key_encoder
+    assert key.momentum == m
+    assert all(not p.requires_grad for p in key.parameters())
+    imgs = views(seed=2)
+    neg_s = model.queue_strong.negatives().clone()
+    neg_w = model.queue_weak.negatives().clone()
+    np.random.seed(5)
+    loss = model.loss(imgs, None)['loss_con']
+    np.random.seed(5)
+    masks = [model.mask_generators[b].batch(4) for b in ('strong', 'weak')]
+    # the first update copies the online weights: keys = online features
+    # through the key copy (same BN batch statistics in train mode)
+    zs, ks = [], []
+    for img, mask in zip(imgs, masks):
+        zs.append(F.normalize(model.projector(
+            encode_visible(model.backbone, img, mask)[:, 1:].mean(1)), dim=1))
+        with torch.no_grad():
+            ks.append(F.normalize(key.projector(
+                encode_visible(key.backbone, img, mask)[:, 1:].mean(1)),
+                dim=1))
+    direct = 0.5 * (info_nce_rows(zs[0], ks[1], None, 0.2, negatives=neg_w) +
+                    info_nce_rows(zs[1], ks[0], None, 0.2, negatives=neg_s))
+    torch.testing.assert_close(loss, direct)
+    loss.backward()  # before reading the queues (written in place)
+    torch.testing.assert_close(model.queue_strong.negatives()[:4], ks[0])
+    torch.testing.assert_close(model.queue_weak.negatives()[:4], ks[1])
+    assert all(p.grad is None for p in key.parameters())
+    assert model.backbone.patch_embed.projection.weight.grad.abs().sum() > 0
+    online = dict(model.backbone.named_parameters())
+    before = {n: p.detach().clone() for n, p in
+              key.backbone.named_parameters()}
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(torch.randn_like(p))
+    model.loss(imgs, None)  # second step: one EMA update
+    for n, p in key.backbone.named_parameters():
+        torch.testing.assert_close(p, m * before[n] + (1 - m) * online[n])
+
+
+def test_without_momentum_the_online_features_are_the_keys():
+    model = build(macrl_cfg(momentum=None))
+    assert model.key_encoder is None

@@ -308,7 +308,7 @@ def vit_method_cfg(method: str, args):
                            hid_channels=4 * d, out_channels=args.feat_dim))
     return dict(
         type='MACRL', queue_len=args.queue_len, feat_dim=args.feat_dim,
-        temperature=0.2, backbone=backbone_cfg(args, 'vit'),
+        temperature=0.2, momentum=0.99, backbone=backbone_cfg(args, 'vit'),
         strong_mask=dict(type='RandomPatchMask', input_size=grid,
                          mask_ratio=0.75),
         weak_mask=dict(type='RandomPatchMask', input_size=grid,

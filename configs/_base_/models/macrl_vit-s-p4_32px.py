@@ -20,7 +20,8 @@ model = dict(
     rec_loss='l1',           # L1 on per-patch normalised pixels
     norm_pix=True,
     share_decoder=False,     # one light decoder per branch
-    detach_positive=False,   # gradients through both features of a pair
+    detach_positive=False,   # (online keys only) gradients through both
+    momentum=0.99,           # EMA key encoder for positives and the queue
     data_preprocessor=data_preprocessor,
     backbone=dict(type='MaskedViT',
                   arch=dict(embed_dims=embed_dims, num_layers=12,

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from mmmask.registry import MASK_GENERATORS, MODELS
 from ..losses import info_nce, masked_patch_loss, patch_pixel_targets
-from ..utils import FeatureQueue
+from ..utils import FeatureQueue, MomentumEncoder
 from .base import BaseSelfSupAlgorithm
 
 BRANCHES = ('strong', 'weak')
@@ -28,10 +28,16 @@ class MACRL(BaseSelfSupAlgorithm):
 
     * ``h_b = f(x_b, M_b)`` on the visible tokens (b in {s, w});
     * ``z_b = normalize(proj(mean of h_b's visible patch tokens))``;
-    * ``L_con = (InfoNCE(z_s, z_w, Q_w) + InfoNCE(z_w, z_s, Q_s)) / 2``
+    * keys ``k_b``: with ``momentum`` m (MoCo), ``k_b = normalize(
+      proj_k(mean of f_k(x_b, M_b)'s visible patch tokens))`` from an EMA
+      copy (``theta_k <- m theta_k + (1 - m) theta``) of (``f``, ``proj``)
+      on the same view and mask, no gradient; without it (``None``),
+      ``k_b = z_b``;
+    * ``L_con = (InfoNCE(z_s, k_w, Q_w) + InfoNCE(z_w, k_s, Q_s)) / 2``
       with tau (0.2), where ``Q_b`` is a MoCo-style queue of branch b's past
-      features (all ranks; the other branch's queue gives the negatives);
-      gradients flow into both ``z`` of a pair unless ``detach_positive``;
+      keys ``k_b`` (all ranks; the other branch's queue gives the
+      negatives); without ``momentum``, gradients flow into both ``z`` of a
+      pair unless ``detach_positive``;
     * a light MAE decoder per branch: ``y_b = g_b(h_b, M_b)``;
       ``L_rec = mean_b mean_{masked} mean_j |y_b - norm_pix(x_b)|`` (L1;
       a branch with nothing masked is left out);
@@ -57,7 +63,19 @@ class MACRL(BaseSelfSupAlgorithm):
         norm_pix (bool): per-patch normalised pixel targets (True).
         share_decoder (bool): one decoder for both branches (False).
         detach_positive (bool): stop the gradient through the positive
-            (the other branch's feature) (False).
+            (the other branch's feature) (False). Keys of a momentum
+            encoder never get one.
+        momentum (float, optional): m of an EMA key encoder of the backbone
+            and projector (:class:`MomentumEncoder`) giving the positives
+            and the queued negatives (0.99). ``None``: the online features
+            are their own keys (the siamese reading of the abstract). A
+            queue needs keys that change slowly (MoCo, Sec. 3.2: m = 0
+            fails): with online keys the queue holds features of encoders
+            up to ``queue_len / batch`` steps old, and the loss is
+            minimised by features that move together away from the
+            queue's; on the digits benchmark (tools/benchmarks/
+            learning_signal.py) the projections collapse to one vector
+            within 20 steps (loss_con stuck at log(K + 1)).
 
     Under DDP a weak branch with ratio 0.0 leaves its own decoder unused:
     set ``share_decoder=True`` or ``find_unused_parameters=True``.
@@ -72,6 +90,7 @@ class MACRL(BaseSelfSupAlgorithm):
                  temperature: float = 0.2, lambda_rec: float = 1.0,
                  rec_loss: str = 'l1', norm_pix: bool = True,
                  share_decoder: bool = False, detach_positive: bool = False,
+                 momentum: Optional[float] = 0.99,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(backbone, data_preprocessor=data_preprocessor,
@@ -94,6 +113,9 @@ class MACRL(BaseSelfSupAlgorithm):
         self.rec_loss = rec_loss
         self.norm_pix = norm_pix
         self.detach_positive = detach_positive
+        self.key_encoder = (None if momentum is None else MomentumEncoder(
+            dict(backbone=self.backbone, projector=self.projector),
+            momentum))
         self.patch_size = self.backbone.patch_embed.projection.kernel_size[0]
 
     def branch(self, img: torch.Tensor, mask: torch.Tensor, decoder):
@@ -107,6 +129,19 @@ class MACRL(BaseSelfSupAlgorithm):
         pred = decoder(latent, mask)  # (N, L, p*p*3)
         target = patch_pixel_targets(img, self.patch_size, self.norm_pix)
         return z, masked_patch_loss(pred, target, mask, self.rec_loss)
+
+    @torch.no_grad()
+    def keys(self, imgs: List[torch.Tensor],
+             masks: List[torch.Tensor]) -> List[torch.Tensor]:
+        """EMA step, then the key encoder's normalised features
+        (N, feat_dim) of each branch's view (N, 3, H, W) under its mask
+        (N, h, w), in ``BRANCHES`` order."""
+        self.key_encoder.update(dict(backbone=self.backbone,
+                                     projector=self.projector))
+        enc = self.key_encoder
+        return [F.normalize(enc.projector(
+            enc.backbone.encode(img, mask)[:, 1:].mean(dim=1)), dim=1)
+            for img, mask in zip(imgs, masks)]
 
     @torch.no_grad()
     def reconstruct(self, img: torch.Tensor, mask: torch.Tensor,
@@ -130,15 +165,19 @@ class MACRL(BaseSelfSupAlgorithm):
                  for b in BRANCHES]
         z_s, rec_s = self.branch(inputs[0], masks[0], self.decoder_strong)
         z_w, rec_w = self.branch(inputs[1], masks[1], self.decoder_weak)
-        pos_s, pos_w = ((z_w.detach(), z_s.detach()) if self.detach_positive
-                        else (z_w, z_s))
+        if self.key_encoder is not None:
+            k_s, k_w = self.keys(inputs, masks)
+        elif self.detach_positive:
+            k_s, k_w = z_s.detach(), z_w.detach()
+        else:
+            k_s, k_w = z_s, z_w
         loss_con = 0.5 * (
-            info_nce(z_s, pos_s, self.queue_weak.negatives(),
+            info_nce(z_s, k_w, self.queue_weak.negatives(),
                      self.temperature) +
-            info_nce(z_w, pos_w, self.queue_strong.negatives(),
+            info_nce(z_w, k_s, self.queue_strong.negatives(),
                      self.temperature))
-        self.queue_strong.enqueue(z_s.detach())
-        self.queue_weak.enqueue(z_w.detach())
+        self.queue_strong.enqueue(k_s.detach())
+        self.queue_weak.enqueue(k_w.detach())
         recs = [r for r in (rec_s, rec_w) if r is not None]
         loss_rec = (torch.stack(recs).mean() if recs
                     else loss_con.new_zeros(()))

@@ -117,7 +117,7 @@ def test_loss_equals_a_direct_computation():
     negs = torch.stack([torch.as_tensor(s.neg_regions) for s in samples])
     x_q = views[0].masked_fill(mask[:, None], 0.0)  # dataset-mean fill
     f = model.backbone(x_q)[-1]
-    f = model.mask_head.convs(f) + f  # MPH, residual
+    f = torch.relu(model.mask_head.convs(f) + f)  # MPH, residual block
     scale = f.shape[-1] / 64
 
     def rois(boxes_per_image):  # (N, K, 4) -> (N K, 5) with batch index
@@ -179,6 +179,20 @@ def test_mask_prediction_head_shape_and_error():
     mph = MODELS.build(dict(type='MaskPredictionHead', in_channels=16))
     x = torch.randn(2, 16, 5, 5)
     assert mph(x).shape == x.shape
+    # a ResNet-style block that starts as the identity on C5 (>= 0), also
+    # after init_weights (ConvModule resets norm scales to 1)
+    mph.init_weights()
+    mph.train()
+    c5 = x.relu()
+    assert torch.equal(mph(c5), c5)
+    assert not mph.convs[-1].with_activation  # the ReLU is after the add
+    with torch.no_grad():
+        mph.convs[-1].norm.weight.fill_(1.0)
+    assert not torch.allclose(mph(c5), c5)
+    plain = MODELS.build(dict(type='MaskPredictionHead', in_channels=16,
+                              residual=False))
+    plain.init_weights()
+    assert (plain(x) >= 0).all() and not torch.allclose(plain(x), x.relu())
     with pytest.raises(ValueError, match='in_channels=16'):
         mph(torch.randn(2, 8, 5, 5))
 

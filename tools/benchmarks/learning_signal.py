@@ -8,9 +8,10 @@ features are evaluated by weighted kNN (k=20, T=0.07) on the test split twice:
 with all training labels, and with only 5 labelled images per class (the
 headline: with all labels even a random network scores about 90 %). Rows:
 random init, each self-supervised method (mmmask's and mmpretrain's MoCo v2
-and DenseCL side by side, same data, augmentation, optimiser and budget;
-saliency-guided MoCo v2 and MaskCo), and a supervised upper bound
-(cross-entropy on the same backbone and budget). The ViT methods (CMAE,
+and DenseCL side by side, same data, augmentation, optimiser and wall-clock
+budget; saliency-guided MoCo v2 and MaskCo with as many steps as mmmask's
+MoCo v2 made, see ``--extension-budget``), and a supervised upper bound
+(cross-entropy on the same backbone). The ViT methods (CMAE,
 MACRL; ``--methods``) pretrain a small ViT (4 px patches, AdamW) and get
 their own random-init and supervised rows; their views are built as their
 pipelines build them (pixel shift; strong / weak corruption).

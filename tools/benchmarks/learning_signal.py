@@ -391,9 +391,8 @@ def random_backbone(args, kind='resnet'):
 # --------------------------------------------------------------------------
 def budget_loop(args, budget_s, step_fn, train_x, max_steps=None):
     """Run ``step_fn(batch)`` over shuffled batches until the budget ends
-    (``max_steps``, else ``args.steps``, else ``budget_s`` seconds).
+    (``max_steps`` steps, else ``budget_s`` seconds).
     Returns (steps, seconds per step)."""
-    max_steps = max_steps or args.steps
     g = torch.Generator().manual_seed(args.seed)
     steps, t0 = 0, time.perf_counter()
     while True:
@@ -460,7 +459,7 @@ def supervised(args, train_x, train_y, kind='resnet'):
         opt.step()
 
     budget = supervised_budget(args, kind)
-    steps, s_per_step = budget_loop(args, budget, step, train_x)
+    steps, s_per_step = budget_loop(args, budget, step, train_x, args.steps)
     return net, steps, s_per_step
 
 
@@ -501,10 +500,9 @@ def supervised_budget(args, kind: str) -> float:
     return 40.0 if kind == 'resnet' else args.budget_s
 
 
-def budget_text(args, seconds, max_steps=None) -> str:
+def budget_text(seconds, max_steps=None) -> str:
     """How a row's training was bounded: '120 s' or '455 steps'."""
-    steps = max_steps or args.steps
-    return f'{steps} steps' if steps else f'{seconds:g} s'
+    return f'{max_steps} steps' if max_steps else f'{seconds:g} s'
 
 
 def quiet_logs():
@@ -534,7 +532,7 @@ def main(argv=None):
                          gain=0.0))
         moco_steps = None  # mmmask MoCo v2's steps in its budget
         for name in methods:
-            max_steps = None
+            max_steps = args.steps
             if (name in MOCO_EXTENSIONS and moco_steps and not args.steps
                     and args.extension_budget == 'baseline-steps'):
                 max_steps = moco_steps
@@ -543,14 +541,13 @@ def main(argv=None):
                 moco_steps = steps
             full, few = evaluate(backbone, data, args)
             rows.append(dict(name=name, steps=steps, s_per_step=sps,
-                             budget=budget_text(args, args.budget_s,
-                                                max_steps),
+                             budget=budget_text(args.budget_s, max_steps),
                              full=full, few=few, gain=few - base_few))
         backbone, steps, sps = supervised(args, data[0], data[1], kind)
         full, few = evaluate(backbone, data, args)
         rows.append(dict(name=f'supervised{tag} (upper bound)', steps=steps,
-                         budget=budget_text(args,
-                                            supervised_budget(args, kind)),
+                         budget=budget_text(supervised_budget(args, kind),
+                                            args.steps),
                          s_per_step=sps, full=full, few=few,
                          gain=few - base_few))
 

@@ -17,6 +17,12 @@ from .base import BaseSelfSupAlgorithm
 BRANCHES = ('strong', 'weak')
 
 
+def contrastive_feature(latent: torch.Tensor, projector) -> torch.Tensor:
+    """(N, 1 + V, C) encoder tokens -> (N, feat_dim): the normalised
+    projection of the mean visible patch token (the cls token left out)."""
+    return F.normalize(projector(latent[:, 1:].mean(dim=1)), dim=1)
+
+
 @MODELS.register_module()
 class MACRL(BaseSelfSupAlgorithm):
     """Masked Contrastive Representation Learning: a siamese pair of
@@ -123,7 +129,7 @@ class MACRL(BaseSelfSupAlgorithm):
         the normalised contrastive feature (N, feat_dim) and the
         reconstruction loss of its masked patches (None if none is)."""
         latent = self.backbone.encode(img, mask)  # (N, 1 + V, C)
-        z = F.normalize(self.projector(latent[:, 1:].mean(dim=1)), dim=1)
+        z = contrastive_feature(latent, self.projector)
         if not bool(mask.any()):
             return z, None
         pred = decoder(latent, mask)  # (N, L, p*p*3)
@@ -139,9 +145,9 @@ class MACRL(BaseSelfSupAlgorithm):
         self.key_encoder.update(dict(backbone=self.backbone,
                                      projector=self.projector))
         enc = self.key_encoder
-        return [F.normalize(enc.projector(
-            enc.backbone.encode(img, mask)[:, 1:].mean(dim=1)), dim=1)
-            for img, mask in zip(imgs, masks)]
+        return [contrastive_feature(enc.backbone.encode(img, mask),
+                                    enc.projector)
+                for img, mask in zip(imgs, masks)]
 
     @torch.no_grad()
     def reconstruct(self, img: torch.Tensor, mask: torch.Tensor,

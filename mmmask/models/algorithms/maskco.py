@@ -19,7 +19,7 @@ def region_features(feat: torch.Tensor, boxes: torch.Tensor,
                     sampling_ratio: int = 2,
                     aligned: bool = True) -> torch.Tensor:
     """RoIAlign of one box (or K boxes) per image (equal to torchvision's /
-    mmcv's RoIAlign for boxes inside the image; one ``grid_sample`` call).
+    mmcv's RoIAlign; two batched matmuls, see ``models/utils/roi_align``).
 
     Args:
         feat: (N, C, h, w) feature map of images of side ``image_size``.

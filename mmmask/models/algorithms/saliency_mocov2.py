@@ -178,7 +178,8 @@ class SaliencyMoCoV2(MoCoV2):
                                                   saliency_checkpoint))
         self.saliency_layer = saliency_layer
         if saliency_layer is not None:
-            find_layer(self.saliency_net or self.backbone, saliency_layer)
+            find_layer(self.backbone if self.saliency_net is None
+                       else self.saliency_net, saliency_layer)
         self._warned_coarse = False
 
     def train(self, mode: bool = True):

@@ -22,7 +22,7 @@ This module fixes both directions:
   ``weights_only=True`` inside ``torch.serialization.safe_globals`` holding
   exactly the globals that mmengine checkpoints contain
   (:data:`MMENGINE_CHECKPOINT_GLOBALS`); any other object is refused with
-  :class:`UnsafeCheckpointError`. ``weights_only=False`` is never used.
+  :class:`UnsafeCheckpointError`. Files are never fully unpickled.
   Importing this module registers it as mmengine's loader for local paths
   (``CheckpointLoader.register_scheme(prefixes='', force=True)``), so
   ``Runner.resume`` / ``load_from`` and ``PretrainedInit`` use it.
@@ -148,8 +148,9 @@ class UnsafeCheckpointError(pickle.UnpicklingError, RuntimeError):
             'not an mmengine checkpoint type (allowed besides tensors and '
             'plain Python values: mmengine HistoryBuffer and numpy arrays, '
             'scalars and numeric dtypes). Unpickling other objects can run '
-            'arbitrary code: use torch.load(weights_only=False) only on a '
-            f'file whose source you trust. ({reason})')
+            'arbitrary code: if you trust the file\'s source, allow that '
+            'global explicitly with torch.serialization.add_safe_globals '
+            f'before loading. ({reason})')
 
     def __reduce__(self):  # picklable across processes despite __init__
         return type(self), (self.path, self.global_name, self.reason)

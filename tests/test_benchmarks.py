@@ -6,6 +6,8 @@ import math
 import os.path as osp
 import re
 
+import torch
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -41,13 +43,29 @@ def test_train_speed_smallest_setting(capsys, tmp_path):
         assert float(ln.split('|')[3]) > 0  # the median seconds per step
 
 
+def test_train_speed_memory_probe(capsys):
+    """The CPU peak-RSS probes (one fresh process per variant) print a
+    finite memory column and ratio."""
+    bench = _load('train_speed')
+    rows = bench.main(['--methods', 'mocov2', '--depth', '18', '--img', '32',
+                       '--batch', '2', '--queue-len', '16', '--repeats', '1',
+                       '--warmup', '0', '--skip-data', '--threads', '1'])
+    out = capsys.readouterr().out
+    step_rows = _table_rows(out, {'mocov2'})
+    assert len(step_rows) == 4, out
+    for ln in step_rows[:3]:  # the peak RSS of each variant, in MiB
+        assert float(ln.split('|')[5]) > 0
+    assert math.isfinite(rows['mocov2']['mem']) and rows['mocov2']['mem'] > 0
+
+
 def test_learning_signal_smallest_setting(capsys):
     bench = _load('learning_signal')
     rows = bench.main(['--steps', '1', '--batch', '8', '--queue-len', '16',
                        '--shot-draws', '1', '--base-channels', '8',
                        '--threads', '1'])
     out = capsys.readouterr().out
-    names = ['random init'] + list(bench.METHODS) + ['supervised (upper bound)']
+    names = (['random init'] + list(bench.DEFAULT_METHODS) +
+             ['supervised (upper bound)'])
     assert [r['name'] for r in rows] == names
     table = _table_rows(out, set(names))
     assert len(table) == len(names)
@@ -95,3 +113,40 @@ def test_learning_signal_vit_methods_smallest_setting(capsys):
         assert 0 <= r['few'] <= 100 and 0 <= r['full'] <= 100
         assert math.isfinite(r['gain'])
     assert rows[0]['gain'] == 0.0
+
+
+def test_learning_signal_train_seed_and_supervised_budget(capsys):
+    """--train-seed moves the training (the random-init row is a different
+    backbone) on the same split; an explicit --supervised-budget-s bounds
+    the supervised row also under --steps."""
+    bench = _load('learning_signal')
+    common = ['--steps', '1', '--batch', '8', '--queue-len', '16',
+              '--shot-draws', '1', '--base-channels', '8', '--threads', '1',
+              '--methods', 'mmmask-mocov2', '--supervised-budget-s', '0.2']
+    rows = bench.main(common + ['--train-seed', '1'])
+    assert rows[1]['budget'] == '1 steps' and rows[1]['steps'] == 1
+    assert rows[-1]['budget'] == '0.2 s' and rows[-1]['steps'] >= 1
+    assert 'split seed 0, train seed 1' in capsys.readouterr().out
+    # the initial weights follow the train seed, the split follows --seed
+    nets = [bench.random_backbone(bench.parse_args(common + [
+        '--train-seed', str(s)])) for s in (0, 1)]
+    w = [n.state_dict()['conv1.weight'] for n in nets]
+    assert not torch.equal(w[0], w[1])
+    args = bench.parse_args(common + ['--train-seed', '1'])
+    assert bench.train_seed(args) == 1 and args.seed == 0
+
+
+def test_learning_signal_learning_curve(capsys):
+    """--eval-every N evaluates every N steps and prints the curve."""
+    bench = _load('learning_signal')
+    rows = bench.main(['--steps', '2', '--eval-every', '1', '--batch', '8',
+                       '--queue-len', '16', '--shot-draws', '1',
+                       '--base-channels', '8', '--threads', '1',
+                       '--methods', 'mmmask-mocov2',
+                       '--supervised-budget-s', '0.1'])
+    moco = rows[1]
+    assert [c[0] for c in moco['curve']] == [1, 2]
+    # the last point of the curve is the row's own evaluation
+    assert moco['curve'][-1][2] == moco['few']
+    out = capsys.readouterr().out
+    assert len(_table_rows(out, {'mmmask-mocov2'})) == 3  # row + 2 points

@@ -7,19 +7,33 @@ stratified 70/30 train/test split), then the frozen backbone's pooled C5
 features are evaluated by weighted kNN (k=20, T=0.07) on the test split twice:
 with all training labels, and with only 5 labelled images per class (the
 headline: with all labels even a random network scores about 90 %). Rows:
-random init, each self-supervised method (mmmask's and mmpretrain's MoCo v2
-and DenseCL side by side, same data, augmentation, optimiser and wall-clock
-budget; saliency-guided MoCo v2 and MaskCo with as many steps as mmmask's
-MoCo v2 made, see ``--extension-budget``), and a supervised upper bound
-(cross-entropy on the same backbone). The ViT methods (CMAE,
-MACRL; ``--methods``) pretrain a small ViT (4 px patches, AdamW) and get
-their own random-init and supervised rows; their views are built as their
-pipelines build them (pixel shift; strong / weak corruption).
+random init, each self-supervised method, and a supervised upper bound
+(cross-entropy on the same backbone).
+
+The default run puts mmmask's and mmpretrain's MoCo v2 and DenseCL side by
+side (same data, augmentation, optimiser and wall-clock budget). The other
+methods run as groups with ``--methods``: saliency-guided MoCo v2 and MaskCo
+with mmmask's MoCo v2 as their reference (by default with as many steps as
+that MoCo v2 made, see ``--extension-budget``), and the ViT methods (CMAE,
+MACRL), which pretrain a small ViT (4 px patches, AdamW) with their own
+random-init and supervised rows and their views built as their pipelines
+build them (pixel shift; strong / weak corruption).
+
+The budget: in their first 300-500 steps the ResNet methods here (MoCo v2
+included) first lose few-shot accuracy against the random network and then
+gain it back, and where a run stands in that dip at a given step moves its
+gain by up to 25 points from one training seed (``--train-seed``) to the
+next. In the runs of docs/benchmarks.md every method had gained at least 13
+points by 600 steps and at least 18 by 800. The default 180 s gives MoCo v2
+about 600 steps on 2 cores; the masked methods' group is run for 800 steps.
 
 Example::
 
-    python tools/benchmarks/learning_signal.py             # ~14 min on 2 cores
-    python tools/benchmarks/learning_signal.py \
+    python tools/benchmarks/learning_signal.py             # ~13 min on 2 cores
+    python tools/benchmarks/learning_signal.py --methods \
+        mmmask-saliency_mocov2 mmmask-maskco --steps 800 \
+        --supervised-budget-s 40                            # ~11 min
+    python tools/benchmarks/learning_signal.py --budget-s 120 \
         --methods mmmask-cmae mmmask-macrl                  # the ViT methods
     python tools/benchmarks/learning_signal.py --budget-s 2 --batch 16 \
         --queue-len 64 --methods mmmask-mocov2               # seconds
@@ -42,13 +56,22 @@ if ROOT not in sys.path:
 
 METHODS = ('mmmask-mocov2', 'mmpretrain-mocov2', 'mmmask-densecl',
            'mmpretrain-densecl', 'mmmask-saliency_mocov2', 'mmmask-maskco')
+# the default run: the two libraries' MoCo v2 and DenseCL side by side in the
+# same wall-clock budget (under 15 minutes); the other methods are run as
+# groups with --methods (docs/benchmarks.md gives the commands)
+DEFAULT_METHODS = METHODS[:4]
 # the ViT methods pretrain a small ViT (their own random-init and supervised
-# rows); run them with --methods (the default run keeps under 15 minutes)
+# rows)
 VIT_METHODS = ('mmmask-cmae', 'mmmask-macrl')
 # methods built on mmmask's MoCo v2 whose step does more work (more encoder
 # passes, RoIAlign): by default they train for as many steps as mmmask's
 # MoCo v2 made in its wall-clock budget (--extension-budget)
 MOCO_EXTENSIONS = ('mmmask-saliency_mocov2', 'mmmask-maskco')
+
+
+def train_seed(args) -> int:
+    """The seed of everything a training run draws (not the split)."""
+    return args.seed if args.train_seed is None else args.train_seed
 
 
 def family(name: str) -> str:
@@ -58,16 +81,17 @@ def family(name: str) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('--methods', nargs='+', default=list(METHODS),
+    p.add_argument('--methods', nargs='+', default=list(DEFAULT_METHODS),
                    choices=METHODS + VIT_METHODS)
-    p.add_argument('--budget-s', type=float, default=120.0,
+    p.add_argument('--budget-s', type=float, default=180.0,
                    help='wall-clock seconds of pretraining per method')
     p.add_argument('--steps', type=int, default=None,
                    help='a step budget instead of the wall-clock budget')
     p.add_argument('--supervised-budget-s', type=float, default=None,
-                   help='the supervised bound\'s budget (default: 40 s for '
-                   'the ResNet, which saturates near 99 %%; --budget-s for '
-                   'the ViT, which learns slower)')
+                   help='the supervised bound\'s budget, also with --steps '
+                   '(default: --steps if given, else 40 s for the ResNet, '
+                   'which saturates near 99 %%, and --budget-s for the ViT, '
+                   'which learns slower)')
     p.add_argument('--extension-budget', default='baseline-steps',
                    choices=['baseline-steps', 'wall-clock'],
                    help='budget of the methods built on MoCo v2 (saliency-'
@@ -94,8 +118,17 @@ def parse_args(argv=None):
     p.add_argument('--shots', type=int, default=5)
     p.add_argument('--shot-draws', type=int, default=10,
                    help='few-shot label subsets averaged')
+    p.add_argument('--eval-every', type=int, default=None, metavar='N',
+                   help='also evaluate every N steps of pretraining (off '
+                   'the clock) and print the learning curves')
     p.add_argument('--threads', type=int, default=None)
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0,
+                   help='the train/test split and the few-shot draws (and '
+                   'the training, unless --train-seed)')
+    p.add_argument('--train-seed', type=int, default=None,
+                   help='initial weights, batch order, views and in-model '
+                   'masks (default: --seed); vary it on a fixed split to '
+                   'see how far one run is from the next')
     return p.parse_args(argv)
 
 
@@ -326,7 +359,7 @@ def build_method(name: str, args):
     channels = args.base_channels * 8
     common = dict(backbone=backbone_cfg(args), queue_len=args.queue_len,
                   feat_dim=args.feat_dim)
-    torch.manual_seed(args.seed)
+    torch.manual_seed(train_seed(args))
     if family(name) == 'vit':
         from mmmask.registry import MODELS
         model = MODELS.build(vit_method_cfg(method, args))
@@ -380,7 +413,7 @@ def build_method(name: str, args):
 
 def random_backbone(args, kind='resnet'):
     from mmmask.registry import MODELS
-    torch.manual_seed(args.seed)
+    torch.manual_seed(train_seed(args))
     net = MODELS.build(backbone_cfg(args, kind))
     net.init_weights()
     return net
@@ -389,17 +422,23 @@ def random_backbone(args, kind='resnet'):
 # --------------------------------------------------------------------------
 # training and evaluation
 # --------------------------------------------------------------------------
-def budget_loop(args, budget_s, step_fn, train_x, max_steps=None):
+def budget_loop(args, budget_s, step_fn, train_x, max_steps=None,
+                after_step=None):
     """Run ``step_fn(batch)`` over shuffled batches until the budget ends
-    (``max_steps`` steps, else ``budget_s`` seconds).
+    (``max_steps`` steps, else ``budget_s`` seconds); ``after_step(steps)``
+    (if given) runs after each step, off the clock.
     Returns (steps, seconds per step)."""
-    g = torch.Generator().manual_seed(args.seed)
+    g = torch.Generator().manual_seed(train_seed(args))
     steps, t0 = 0, time.perf_counter()
     while True:
         perm = torch.randperm(len(train_x), generator=g)
         for i in range(0, len(perm) - args.batch + 1, args.batch):
             step_fn(perm[i:i + args.batch])
             steps += 1
+            if after_step is not None:
+                paused = time.perf_counter()
+                after_step(steps)
+                t0 += time.perf_counter() - paused
             elapsed = time.perf_counter() - t0
             done = (steps >= max_steps if max_steps else
                     elapsed >= budget_s)
@@ -407,13 +446,18 @@ def budget_loop(args, budget_s, step_fn, train_x, max_steps=None):
                 return steps, elapsed / steps
 
 
-def pretrain(name, args, train_x, max_steps=None):
+def pretrain(name, args, data, max_steps=None):
+    """Pretrain ``name`` on the training images of ``data``; returns
+    (backbone, steps, seconds per step, learning curve). With
+    ``--eval-every N`` the curve lists (step, all-label kNN, few-shot kNN)
+    every N steps (evaluated off the clock)."""
+    train_x = data[0]
     model = build_method(name, args)
     model.train()
     views = TwoViews()
     opt = make_optimizer(model.parameters(), family(name), args)
-    rng = np.random.default_rng(args.seed)
-    np.random.seed(args.seed)  # in-model mask draws (the runner seeds it)
+    rng = np.random.default_rng(train_seed(args))
+    np.random.seed(train_seed(args))  # in-model masks (the runner seeds it)
     make_views = dict(cmae=cmae_views, macrl=macrl_views).get(
         name.split('-')[1], lambda v, x: v(x))
 
@@ -429,9 +473,19 @@ def pretrain(name, args, train_x, max_steps=None):
         loss.backward()
         opt.step()
 
+    curve = []
+
+    def evaluate_every(steps):
+        if args.eval_every and steps % args.eval_every == 0:
+            full, few = evaluate(model.backbone, data, args)
+            model.train()
+            curve.append((steps, full, few))
+            print(f'{name} step {steps}: kNN all labels {full:.1f}, '
+                  f'{args.shots}-shot {few:.1f}', flush=True)
+
     steps, s_per_step = budget_loop(args, args.budget_s, step, train_x,
-                                    max_steps)
-    return model.backbone, steps, s_per_step
+                                    max_steps, evaluate_every)
+    return model.backbone, steps, s_per_step, curve
 
 
 def make_optimizer(params, kind, args):
@@ -459,7 +513,8 @@ def supervised(args, train_x, train_y, kind='resnet'):
         opt.step()
 
     budget = supervised_budget(args, kind)
-    steps, s_per_step = budget_loop(args, budget, step, train_x, args.steps)
+    steps, s_per_step = budget_loop(args, budget, step, train_x,
+                                    supervised_steps(args))
     return net, steps, s_per_step
 
 
@@ -500,6 +555,12 @@ def supervised_budget(args, kind: str) -> float:
     return 40.0 if kind == 'resnet' else args.budget_s
 
 
+def supervised_steps(args):
+    """The supervised bound's step budget: ``--steps``, unless its own
+    ``--supervised-budget-s`` is given (then that many seconds)."""
+    return None if args.supervised_budget_s is not None else args.steps
+
+
 def budget_text(seconds, max_steps=None) -> str:
     """How a row's training was bounded: '120 s' or '455 steps'."""
     return f'{max_steps} steps' if max_steps else f'{seconds:g} s'
@@ -536,18 +597,21 @@ def main(argv=None):
             if (name in MOCO_EXTENSIONS and moco_steps and not args.steps
                     and args.extension_budget == 'baseline-steps'):
                 max_steps = moco_steps
-            backbone, steps, sps = pretrain(name, args, data[0], max_steps)
+            backbone, steps, sps, curve = pretrain(name, args, data,
+                                                   max_steps)
             if name == 'mmmask-mocov2':
                 moco_steps = steps
             full, few = evaluate(backbone, data, args)
             rows.append(dict(name=name, steps=steps, s_per_step=sps,
                              budget=budget_text(args.budget_s, max_steps),
-                             full=full, few=few, gain=few - base_few))
+                             full=full, few=few, gain=few - base_few,
+                             curve=[(n, a, f, f - base_few)
+                                    for n, a, f in curve]))
         backbone, steps, sps = supervised(args, data[0], data[1], kind)
         full, few = evaluate(backbone, data, args)
         rows.append(dict(name=f'supervised{tag} (upper bound)', steps=steps,
                          budget=budget_text(supervised_budget(args, kind),
-                                            args.steps),
+                                            supervised_steps(args)),
                          s_per_step=sps, full=full, few=few,
                          gain=few - base_few))
 
@@ -558,7 +622,8 @@ def main(argv=None):
     print(f'\n## learning_signal: digits 32 px, {args.backbone}-18 '
           f'(base {args.base_channels}), batch {args.batch}, queue '
           f'{args.queue_len}, {budget} per method, {torch.get_num_threads()} '
-          f'threads; weighted kNN k={args.k} T={args.temperature}\n')
+          f'threads, split seed {args.seed}, train seed {train_seed(args)}; '
+          f'weighted kNN k={args.k} T={args.temperature}\n')
     print(f'| method | budget | steps | s/step | kNN top-1 all labels | '
           f'kNN top-1 {args.shots}-shot | {args.shots}-shot gain |')
     print('|---|---|---|---|---|---|---|')
@@ -567,6 +632,15 @@ def main(argv=None):
         print(f"| {r['name']} | {r['budget']} | {r['steps']} | {sps} | "
               f"{r['full']:.1f} | "
               f"{r['few']:.1f} | {r['gain']:+.1f} |")
+    if any(r.get('curve') for r in rows):
+        print(f'\nLearning curves (--eval-every {args.eval_every}):\n')
+        print(f'| method | step | kNN top-1 all labels | kNN top-1 '
+              f'{args.shots}-shot | {args.shots}-shot gain |')
+        print('|---|---|---|---|---|')
+        for r in rows:
+            for n, full, few, gain in r.get('curve', []):
+                print(f"| {r['name']} | {n} | {full:.1f} | {few:.1f} | "
+                      f"{gain:+.1f} |")
     return rows
 
 

@@ -1,7 +1,9 @@
 """Training-step speed: mmmask vs mmpretrain vs the bare-PyTorch floor.
 
 For each method (MoCo v2, DenseCL) and one device, measured in one run,
-interleaved and repeated (median of ``--repeats``):
+interleaved and repeated (median of ``--repeats``, and the spread between
+the fastest and the slowest step; each round runs the variants in a new
+random order, so that no variant always follows the same one):
 
 (a) ``mmmask``: ``model.train_step`` of mmmask's algorithm (preprocessing,
     loss, backward, SGD step, EMA, enqueue);
@@ -13,8 +15,16 @@ interleaved and repeated (median of ``--repeats``):
 (d) the data pipeline alone: images/s of the config's train dataloader (on
     the demo images when the config's data root is missing).
 
+The ratios (mmmask/mmpretrain, mmmask/floor, DenseCL/MoCo v2) are medians of
+the per-round ratios (see :func:`paired_ratio`).
+
 Peak memory: CUDA max allocated per variant; on the CPU, the peak RSS of a
-fresh subprocess that runs two steps of that variant alone.
+fresh subprocess that runs two steps of that variant alone, with glibc's
+mmap threshold fixed (``MALLOC_MMAP_THRESHOLD_``) so that every large tensor
+is its own mapping and is returned to the system when freed: the peak is
+then the live memory (weights, activations, queues), not what the heap kept
+from the other variants built for the weights (with glibc's default dynamic
+threshold the same probe scattered by +-100 MiB between runs).
 
 Example (the numbers in docs/benchmarks.md)::
 
@@ -28,6 +38,7 @@ import json
 import math
 import os
 import os.path as osp
+import random
 import statistics
 import subprocess
 import sys
@@ -60,7 +71,7 @@ def parse_args(argv=None):
     p.add_argument('--batch', type=int, default=8)
     p.add_argument('--img', type=int, default=224)
     p.add_argument('--queue-len', type=int, default=65536)
-    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--repeats', type=int, default=9)
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--threads', type=int, default=None,
                    help='torch.set_num_threads (default: torch default)')
@@ -287,9 +298,10 @@ def time_steps(args, device):
                 steps[m][v]()
     times = {(m, v): [] for m in steps for v in VARIANTS}
     peak = {}
+    order = random.Random(0)
     for _ in range(args.repeats):
         for m in steps:
-            for v in VARIANTS:
+            for v in order.sample(VARIANTS, len(VARIANTS)):
                 if device.type == 'cuda':
                     torch.cuda.reset_peak_memory_stats()
                 sync(device)
@@ -322,8 +334,15 @@ def memory_probe(args, device):
     print(json.dumps(dict(rss_mib=int(hwm.split()[1]) / 1024)))
 
 
+# glibc: allocations of at least this many bytes get their own mmap and go
+# back to the system on free (a fixed value also turns off the dynamic
+# threshold that lets freed large blocks stay in the heap)
+MMAP_THRESHOLD = 128 * 1024
+
+
 def cpu_peak_rss(args):
     out = {}
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD))
     base = [sys.executable, osp.abspath(__file__), '--device', 'cpu',
             '--depth', str(args.depth), '--batch', str(args.batch),
             '--img', str(args.img), '--queue-len', str(args.queue_len)]
@@ -336,7 +355,8 @@ def cpu_peak_rss(args):
     for m in args.methods:
         for v in VARIANTS:
             res = subprocess.run(base + ['--_memory-probe', f'{m}:{v}'],
-                                 capture_output=True, text=True, cwd=ROOT)
+                                 capture_output=True, text=True, cwd=ROOT,
+                                 env=env)
             if res.returncode != 0:
                 raise RuntimeError(f'memory probe {m}:{v} failed:\n'
                                    f'{res.stderr[-2000:]}')
@@ -380,6 +400,16 @@ def data_throughput(method: str, args):
     return n / (time.perf_counter() - t0)
 
 
+def paired_ratio(times, method: str, other: str) -> float:
+    """Median over rounds of mmmask's step time / ``other``'s in the same
+    round: the variants of a round run back to back, so a slow phase of the
+    machine (it moves single steps by up to 30 % here) slows both sides of
+    a pair and cancels, where a ratio of two medians keeps it."""
+    return statistics.median(
+        a / b for a, b in zip(times[(method, 'mmmask')],
+                              times[(method, other)]))
+
+
 def fmt(x, unit=''):
     return '-' if x is None or (isinstance(x, float) and math.isnan(x)) \
         else f'{x:.3f}{unit}'
@@ -412,11 +442,14 @@ def main(argv=None):
           f'{args.img} px, queue {args.queue_len}, {dev_name}, '
           f'amp={args.amp}, channels_last={args.channels_last}, '
           f'compile={args.compile}, median of {args.repeats}\n')
-    print(f'| method | variant | s/step (median) | {mem_label} |')
-    print('|---|---|---|---|')
+    print(f'| method | variant | s/step (median) | s/step (min-max) | '
+          f'{mem_label} |')
+    print('|---|---|---|---|---|')
     for m in args.methods:
         for v in VARIANTS:
+            t = times[(m, v)]
             print(f'| {m} | {v} | {fmt(med[(m, v)])} | '
+                  f'{fmt(min(t))}-{fmt(max(t))} | '
                   f'{fmt(peak.get((m, v)))} |')
     print('\n| method | mmmask/mmpretrain | mmmask/floor | memory '
           'mmmask/mmpretrain | pipeline img/s | model img/s | '
@@ -424,8 +457,8 @@ def main(argv=None):
     print('|---|---|---|---|---|---|---|')
     rows = {}
     for m in args.methods:
-        r = dict(vs_mmpretrain=med[(m, 'mmmask')] / med[(m, 'mmpretrain')],
-                 vs_floor=med[(m, 'mmmask')] / med[(m, 'floor')],
+        r = dict(vs_mmpretrain=paired_ratio(times, m, 'mmpretrain'),
+                 vs_floor=paired_ratio(times, m, 'floor'),
                  mem=(peak[(m, 'mmmask')] / peak[(m, 'mmpretrain')]
                       if peak else float('nan')),
                  data=data.get(m, float('nan')),
@@ -436,13 +469,17 @@ def main(argv=None):
               f"{fmt(r['mem'])} | {fmt(r['data'])} | {fmt(r['model'])} | "
               f"{fmt(r['data_vs_model'])} |")
     if {'mocov2', 'densecl'} <= set(args.methods):
-        ratio = med[('densecl', 'mmmask')] / med[('mocov2', 'mmmask')]
+        ratio = statistics.median(
+            d / m for d, m in zip(times[('densecl', 'mmmask')],
+                                  times[('mocov2', 'mmmask')]))
         print(f'\nDenseCL/MoCo v2 (mmmask step): {ratio:.3f}')
         rows['densecl_vs_mocov2'] = ratio
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(median_s={f'{m}/{v}': t for (m, v), t in
                                      med.items()},
+                           step_s={f'{m}/{v}': t for (m, v), t in
+                                   times.items()},
                            peak_mib={f'{m}/{v}': t for (m, v), t in
                                      peak.items()},
                            ratios=rows, args=vars(args)), f, indent=1)

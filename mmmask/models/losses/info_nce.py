@@ -8,9 +8,12 @@ class _InfoNCEBank(torch.autograd.Function):
     """Per-row ``logaddexp(l_pos, logsumexp(l_neg)) - l_pos`` with a fixed
     negative bank, holding one (M, K) buffer in all.
 
-    Forward computes ``l_neg = q n^T / t`` and turns it, in place, into
-    ``exp(l_neg - max)``; backward reuses it as the softmax numerators, so
-    the (M, 1 + K) logits are never concatenated nor kept twice.
+    Forward computes ``l_neg = (q / t) n^T`` (1/t applied to the (M, C)
+    queries, not to the (M, K) product) and turns it, in place, into
+    ``exp(l_neg - max)``; backward reuses it as the softmax numerators and
+    applies the per-row factor to the (M, C) product, so the (M, 1 + K)
+    logits are never concatenated nor kept twice, and the buffer is passed
+    over only by the max, the shift, the exp and the sum.
     """
 
     @staticmethod
@@ -18,7 +21,7 @@ class _InfoNCEBank(torch.autograd.Function):
         inv_t = 1.0 / temperature
         acc = torch.promote_types(query.dtype, torch.float32)  # fp16 -> fp32
         l_pos = torch.einsum('mc,mc->m', query, positive).to(acc) * inv_t
-        neg = torch.mm(query, negatives.t()).to(acc).mul_(inv_t)  # (M, K)
+        neg = torch.mm(query * inv_t, negatives.t()).to(acc)  # (M, K)
         if extra is not None:
             neg = torch.cat([neg, extra.to(acc)], dim=1)
         row_max = torch.maximum(neg.max(dim=1).values, l_pos)  # (M,)
@@ -37,19 +40,20 @@ class _InfoNCEBank(torch.autograd.Function):
         query, positive, negatives, neg, pos_exp, denom = ctx.saved_tensors
         inv_t = ctx.inv_t
         k = negatives.shape[0]
-        # d loss_m / d l_j = softmax_j - [j = pos]; chain rule through /t.
+        # d loss_m / d l_j = softmax_j - [j = pos]; chain rule through /t:
+        # softmax_j = neg_mj / denom_m, so the row factor goes on (M, C)
         scale = (grad_loss / denom * inv_t)[:, None]  # (M, 1)
-        p_neg = neg.mul_(scale)  # in place: the buffer is not needed again
         w_pos = (grad_loss * (pos_exp / denom - 1.0) * inv_t)[:, None]
         grad_q = grad_p = grad_extra = None
         dtype = query.dtype
         if ctx.needs_input_grad[0]:
-            grad_q = (torch.mm(p_neg[:, :k].to(negatives.dtype), negatives)
-                      .to(dtype) + w_pos.to(dtype) * positive)
+            grad_q = ((torch.mm(neg[:, :k].to(negatives.dtype), negatives)
+                       * scale.to(negatives.dtype)).to(dtype)
+                      + w_pos.to(dtype) * positive)
         if ctx.needs_input_grad[1]:
             grad_p = (w_pos * query.to(w_pos.dtype)).to(positive.dtype)
         if ctx.has_extra and ctx.needs_input_grad[4]:
-            grad_extra = (p_neg[:, k:] / inv_t).to(  # extra carries its 1/t
+            grad_extra = (neg[:, k:] * scale / inv_t).to(  # extra: its own 1/t
                 ctx.extra_dtype)
         return grad_q, grad_p, None, None, grad_extra
 

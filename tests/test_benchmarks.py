@@ -58,11 +58,15 @@ def test_train_speed_memory_probe(capsys):
     assert math.isfinite(rows['mocov2']['mem']) and rows['mocov2']['mem'] > 0
 
 
+# learning_signal's smallest setting (each test adds its budget / methods)
+TINY = ['--batch', '8', '--queue-len', '16', '--shot-draws', '1',
+        '--threads', '1']
+TINY_RESNET = TINY + ['--base-channels', '8']
+
+
 def test_learning_signal_smallest_setting(capsys):
     bench = _load('learning_signal')
-    rows = bench.main(['--steps', '1', '--batch', '8', '--queue-len', '16',
-                       '--shot-draws', '1', '--base-channels', '8',
-                       '--threads', '1'])
+    rows = bench.main(['--steps', '1'] + TINY_RESNET)
     out = capsys.readouterr().out
     names = (['random init'] + list(bench.DEFAULT_METHODS) +
              ['supervised (upper bound)'])
@@ -83,10 +87,8 @@ def test_learning_signal_moco_extensions_get_moco_v2s_step_count(capsys):
     as mmmask's MoCo v2 made in its wall-clock budget."""
     bench = _load('learning_signal')
     methods = ['mmmask-mocov2', 'mmmask-saliency_mocov2', 'mmmask-maskco']
-    rows = bench.main(['--budget-s', '1.5', '--batch', '8', '--queue-len',
-                       '16', '--shot-draws', '1', '--base-channels', '8',
-                       '--threads', '1', '--supervised-budget-s', '0.1',
-                       '--methods'] + methods)
+    rows = bench.main(['--budget-s', '1.5', '--supervised-budget-s', '0.1']
+                      + TINY_RESNET + ['--methods'] + methods)
     by_name = {r['name']: r for r in rows}
     moco = by_name['mmmask-mocov2']
     assert moco['budget'] == '1.5 s' and moco['steps'] >= 1
@@ -99,11 +101,9 @@ def test_learning_signal_moco_extensions_get_moco_v2s_step_count(capsys):
 
 def test_learning_signal_vit_methods_smallest_setting(capsys):
     bench = _load('learning_signal')
-    rows = bench.main(['--steps', '1', '--batch', '8', '--queue-len', '16',
-                       '--shot-draws', '1', '--vit-dims', '32',
-                       '--vit-layers', '1', '--threads', '1',
-                       '--supervised-budget-s', '0.1',
-                       '--methods'] + list(bench.VIT_METHODS))
+    rows = bench.main(['--steps', '1', '--vit-dims', '32', '--vit-layers',
+                       '1', '--supervised-budget-s', '0.1'] + TINY +
+                      ['--methods'] + list(bench.VIT_METHODS))
     out = capsys.readouterr().out
     names = (['random init (ViT)'] + list(bench.VIT_METHODS) +
              ['supervised (ViT) (upper bound)'])
@@ -120,9 +120,8 @@ def test_learning_signal_train_seed_and_supervised_budget(capsys):
     backbone) on the same split; an explicit --supervised-budget-s bounds
     the supervised row also under --steps."""
     bench = _load('learning_signal')
-    common = ['--steps', '1', '--batch', '8', '--queue-len', '16',
-              '--shot-draws', '1', '--base-channels', '8', '--threads', '1',
-              '--methods', 'mmmask-mocov2', '--supervised-budget-s', '0.2']
+    common = ['--steps', '1', '--methods', 'mmmask-mocov2',
+              '--supervised-budget-s', '0.2'] + TINY_RESNET
     rows = bench.main(common + ['--train-seed', '1'])
     assert rows[1]['budget'] == '1 steps' and rows[1]['steps'] == 1
     assert rows[-1]['budget'] == '0.2 s' and rows[-1]['steps'] >= 1
@@ -139,11 +138,9 @@ def test_learning_signal_train_seed_and_supervised_budget(capsys):
 def test_learning_signal_learning_curve(capsys):
     """--eval-every N evaluates every N steps and prints the curve."""
     bench = _load('learning_signal')
-    rows = bench.main(['--steps', '2', '--eval-every', '1', '--batch', '8',
-                       '--queue-len', '16', '--shot-draws', '1',
-                       '--base-channels', '8', '--threads', '1',
-                       '--methods', 'mmmask-mocov2',
-                       '--supervised-budget-s', '0.1'])
+    rows = bench.main(['--steps', '2', '--eval-every', '1', '--methods',
+                       'mmmask-mocov2', '--supervised-budget-s', '0.1'] +
+                      TINY_RESNET)
     moco = rows[1]
     assert [c[0] for c in moco['curve']] == [1, 2]
     # the last point of the curve is the row's own evaluation

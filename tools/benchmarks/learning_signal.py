@@ -476,7 +476,7 @@ def pretrain(name, args, data, max_steps=None):
     curve = []
 
     def evaluate_every(steps):
-        if args.eval_every and steps % args.eval_every == 0:
+        if steps % args.eval_every == 0:
             full, few = evaluate(model.backbone, data, args)
             model.train()
             curve.append((steps, full, few))
@@ -484,7 +484,8 @@ def pretrain(name, args, data, max_steps=None):
                   f'{args.shots}-shot {few:.1f}', flush=True)
 
     steps, s_per_step = budget_loop(args, args.budget_s, step, train_x,
-                                    max_steps, evaluate_every)
+                                    max_steps,
+                                    evaluate_every if args.eval_every else None)
     return model.backbone, steps, s_per_step, curve
 
 

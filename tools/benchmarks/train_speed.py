@@ -400,14 +400,13 @@ def data_throughput(method: str, args):
     return n / (time.perf_counter() - t0)
 
 
-def paired_ratio(times, method: str, other: str) -> float:
-    """Median over rounds of mmmask's step time / ``other``'s in the same
-    round: the variants of a round run back to back, so a slow phase of the
-    machine (it moves single steps by up to 30 % here) slows both sides of
-    a pair and cancels, where a ratio of two medians keeps it."""
-    return statistics.median(
-        a / b for a, b in zip(times[(method, 'mmmask')],
-                              times[(method, other)]))
+def paired_ratio(times, num: tuple, den: tuple) -> float:
+    """Median over rounds of the step time of ``num`` / that of ``den`` in
+    the same round (keys ``(method, variant)``): a round runs every variant
+    back to back, so a slow phase of the machine (it moves single steps by
+    up to 30 % here) slows both sides of a pair and cancels, where a ratio
+    of two medians keeps it."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den]))
 
 
 def fmt(x, unit=''):
@@ -457,8 +456,9 @@ def main(argv=None):
     print('|---|---|---|---|---|---|---|')
     rows = {}
     for m in args.methods:
-        r = dict(vs_mmpretrain=paired_ratio(times, m, 'mmpretrain'),
-                 vs_floor=paired_ratio(times, m, 'floor'),
+        r = dict(vs_mmpretrain=paired_ratio(times, (m, 'mmmask'),
+                                            (m, 'mmpretrain')),
+                 vs_floor=paired_ratio(times, (m, 'mmmask'), (m, 'floor')),
                  mem=(peak[(m, 'mmmask')] / peak[(m, 'mmpretrain')]
                       if peak else float('nan')),
                  data=data.get(m, float('nan')),
@@ -469,9 +469,8 @@ def main(argv=None):
               f"{fmt(r['mem'])} | {fmt(r['data'])} | {fmt(r['model'])} | "
               f"{fmt(r['data_vs_model'])} |")
     if {'mocov2', 'densecl'} <= set(args.methods):
-        ratio = statistics.median(
-            d / m for d, m in zip(times[('densecl', 'mmmask')],
-                                  times[('mocov2', 'mmmask')]))
+        ratio = paired_ratio(times, ('densecl', 'mmmask'),
+                             ('mocov2', 'mmmask'))
         print(f'\nDenseCL/MoCo v2 (mmmask step): {ratio:.3f}')
         rows['densecl_vs_mocov2'] = ratio
     if args.json:

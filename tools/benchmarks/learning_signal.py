@@ -483,9 +483,9 @@ def pretrain(name, args, data, max_steps=None):
             print(f'{name} step {steps}: kNN all labels {full:.1f}, '
                   f'{args.shots}-shot {few:.1f}', flush=True)
 
+    after_step = evaluate_every if args.eval_every else None
     steps, s_per_step = budget_loop(args, args.budget_s, step, train_x,
-                                    max_steps,
-                                    evaluate_every if args.eval_every else None)
+                                    max_steps, after_step)
     return model.backbone, steps, s_per_step, curve
 
 

@@ -2,6 +2,8 @@ from .dist import batch_shuffle, batch_unshuffle, gather_all
 from .momentum_encoder import MomentumEncoder
 from .queue import FeatureQueue
 from .roi_align import roi_align
+from .step_random import StepRandom, step_seed
 
 __all__ = ['gather_all', 'batch_shuffle', 'batch_unshuffle',
-           'MomentumEncoder', 'FeatureQueue', 'roi_align']
+           'MomentumEncoder', 'FeatureQueue', 'roi_align', 'StepRandom',
+           'step_seed']

@@ -6,7 +6,7 @@ Each has a one-line message that says what is wrong and where;
 """
 
 __all__ = ['MMMaskError', 'DataError', 'NonFiniteLossError',
-           'ChannelMismatchError', 'RangeError']
+           'ChannelMismatchError', 'RangeError', 'CorruptImageError']
 
 
 class MMMaskError(Exception):
@@ -27,3 +27,7 @@ class ChannelMismatchError(MMMaskError, ValueError):
 
 class RangeError(MMMaskError, ValueError):
     """A hyper-parameter outside its range (a mask ratio outside [0, 1))."""
+
+
+class CorruptImageError(MMMaskError, ValueError):
+    """An image file that exists but cannot be decoded (or is truncated)."""

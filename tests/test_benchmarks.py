@@ -147,3 +147,23 @@ def test_learning_signal_learning_curve(capsys):
     assert moco['curve'][-1][2] == moco['few']
     out = capsys.readouterr().out
     assert len(_table_rows(out, {'mmmask-mocov2'})) == 3  # row + 2 points
+
+
+def test_pipeline_speed_smallest_setting(capsys):
+    bench = _load('pipeline_speed')
+    rows = bench.main(['--images', '8', '--rounds', '1', '--batch', '4'])
+    out = capsys.readouterr().out
+    labels = set(bench.LABELS.values())
+    table = _table_rows(out, labels)
+    assert len(table) == 4 + 3, out  # speed rows + the cores rows
+    for name in ('decode',) + bench.PER_IMAGE:
+        assert math.isfinite(rows[name]['rate']) and rows[name]['rate'] > 0
+    for name in bench.PER_IMAGE:
+        assert math.isfinite(rows[name]['cores']) and rows[name]['cores'] > 0
+    device = [ln for ln in out.splitlines()
+              if ln.startswith('| device stage')]
+    assert len(device) == 1, out
+    if rows['device_ms'] is None:
+        assert 'not available' in device[0]
+    else:
+        assert math.isfinite(rows['device_ms']) and rows['device_ms'] > 0

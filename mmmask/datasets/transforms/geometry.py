@@ -135,6 +135,18 @@ def overlap_box(*geoms: ViewGeometry) -> Optional[np.ndarray]:
     return box
 
 
+def overlap_fraction(boxes) -> float:
+    """Area of the intersection of boxes (N, 4) (x0, y0, x1, y1) over the
+    smallest box's area; 0 when they do not all overlap."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    x0, y0 = boxes[:, 0].max(), boxes[:, 1].max()
+    x1, y1 = boxes[:, 2].min(), boxes[:, 3].min()
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return float((x1 - x0) * (y1 - y0) / areas.min())
+
+
 def compose_geometry(results: dict, matrix: np.ndarray) -> None:
     """Record that the image of ``results`` went through ``matrix`` (3, 3)
     (called by each geometry-tracking transform after it changed the image).
@@ -257,12 +269,7 @@ class GeometricMultiView(BaseTransform):
         return view['img'], geom
 
     def _overlap_fraction(self, geoms: List[ViewGeometry]) -> float:
-        box = overlap_box(*geoms)
-        if box is None:
-            return 0.0
-        areas = [(b[2] - b[0]) * (b[3] - b[1])
-                 for b in (g.crop_box for g in geoms)]
-        return float((box[2] - box[0]) * (box[3] - box[1]) / min(areas))
+        return overlap_fraction([g.crop_box for g in geoms])
 
     def transform(self, results: dict) -> dict:
         for _ in range(self.max_attempts):

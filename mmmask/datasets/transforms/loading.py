@@ -1,4 +1,17 @@
-"""Image loading that names the file it fails on."""
+"""Image loading that names the file it fails on.
+
+The pieces are shared by :class:`LoadImageFromFile` and the fused
+decode-and-crop transform (``decode_crop.py``): :func:`read_image_bytes`
+(missing file -> ``FileNotFoundError`` with the path),
+:func:`check_image_bytes` / :func:`decode_image_bytes` (empty, truncated or
+undecodable -> :class:`CorruptImageError` with the path) and
+:class:`SkipBadImages` (``skip_bad_images=True``: warn, count, return None).
+
+Colour: with the default ``color_type='color'`` (cv2 backend) every image
+comes out as (H, W, 3) uint8 BGR: grayscale is replicated, CMYK JPEGs and
+palette PNGs are converted, alpha is dropped and 16-bit PNGs are scaled to 8
+bits.
+"""
 import logging
 from typing import Optional
 
@@ -8,12 +21,11 @@ from mmcv.transforms import LoadImageFromFile as _MMCVLoadImageFromFile
 from mmengine import fileio
 from mmengine.logging import print_log
 
-from mmmask.errors import MMMaskError
+from mmmask.errors import CorruptImageError
 from mmmask.registry import TRANSFORMS
 
-
-class CorruptImageError(MMMaskError, ValueError):
-    """An image file that exists but cannot be decoded (or is truncated)."""
+__all__ = ['CorruptImageError', 'check_image_bytes', 'read_image_bytes',
+           'decode_image_bytes', 'SkipBadImages', 'LoadImageFromFile']
 
 
 def check_image_bytes(data: bytes, filename: str) -> None:
@@ -29,8 +41,53 @@ def check_image_bytes(data: bytes, filename: str) -> None:
             f'PNG image is truncated (no IEND chunk): {filename}')
 
 
+def read_image_bytes(filename: str,
+                     backend_args: Optional[dict] = None) -> bytes:
+    """The file's bytes through mmengine's fileio (any storage backend);
+    ``FileNotFoundError`` naming the file when it does not exist."""
+    try:
+        return fileio.get(filename, backend_args=backend_args)
+    except FileNotFoundError:
+        raise FileNotFoundError(f'image file not found: {filename}') from None
+
+
+def decode_image_bytes(data: bytes, filename: str, flag: str = 'color',
+                       backend: Optional[str] = None) -> np.ndarray:
+    """``mmcv.imfrombytes`` that raises :class:`CorruptImageError` naming
+    the file for empty, truncated or undecodable data."""
+    try:
+        check_image_bytes(data, filename)
+        img = mmcv.imfrombytes(data, flag=flag, backend=backend)
+    except CorruptImageError:
+        raise
+    except Exception as exc:
+        raise CorruptImageError(
+            f'cannot decode image {filename}: {exc}') from exc
+    if img is None:
+        raise CorruptImageError(
+            f'cannot decode image (corrupt or not an image): {filename}')
+    return img
+
+
+class SkipBadImages:
+    """``skip_bad_images``: a transform that meets a bad image logs a
+    warning naming the file and counting the images it has skipped so far,
+    and returns ``None``; mmengine's datasets then load another, random,
+    sample in its place (``max_refetch`` times at most)."""
+
+    def __init__(self, skip_bad_images: bool = False) -> None:
+        self.skip_bad_images = skip_bad_images
+        self.num_skipped = 0
+
+    def _skip(self, err: Exception) -> None:
+        self.num_skipped += 1
+        print_log(f'{type(self).__name__}: skipped a bad image '
+                  f'({self.num_skipped} so far by this loader): {err}',
+                  logger='current', level=logging.WARNING)
+
+
 @TRANSFORMS.register_module()
-class LoadImageFromFile(_MMCVLoadImageFromFile):
+class LoadImageFromFile(SkipBadImages, _MMCVLoadImageFromFile):
     """mmcv's ``LoadImageFromFile`` with errors that name the file.
 
     A missing file raises ``FileNotFoundError``; an empty, truncated or
@@ -40,47 +97,33 @@ class LoadImageFromFile(_MMCVLoadImageFromFile):
         skip_bad_images (bool): instead of raising
             :class:`CorruptImageError`, log a warning that names the file and
             counts the images this transform has skipped so far and return
-            ``None``; mmengine's datasets then load another, random, sample
-            in its place (``max_refetch`` times at most). Defaults to False.
+            ``None`` (see :class:`SkipBadImages`). Defaults to False.
         **kwargs: mmcv's arguments (``to_float32``, ``color_type``,
             ``imdecode_backend``, ``ignore_empty``, ``backend_args``).
     """
 
     def __init__(self, skip_bad_images: bool = False, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.skip_bad_images = skip_bad_images
-        self.num_skipped = 0
-
-    def _skip(self, err: Exception) -> None:
-        self.num_skipped += 1
-        print_log(f'LoadImageFromFile: skipped a bad image '
-                  f'({self.num_skipped} so far by this loader): {err}',
-                  logger='current', level=logging.WARNING)
+        _MMCVLoadImageFromFile.__init__(self, **kwargs)
+        SkipBadImages.__init__(self, skip_bad_images)
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
         try:
-            data = fileio.get(filename, backend_args=self.backend_args)
+            data = read_image_bytes(filename, self.backend_args)
         except FileNotFoundError:
             if self.ignore_empty:
                 return None
-            raise FileNotFoundError(f'image file not found: {filename}')
+            raise
         try:
-            check_image_bytes(data, filename)
-            img = mmcv.imfrombytes(data, flag=self.color_type,
-                                   backend=self.imdecode_backend)
-            if img is None:
-                raise CorruptImageError(
-                    f'cannot decode image (corrupt or not an image): {filename}')
-        except Exception as exc:
+            img = decode_image_bytes(data, filename, flag=self.color_type,
+                                     backend=self.imdecode_backend)
+        except CorruptImageError as err:
             if self.ignore_empty:
                 return None
-            err = exc if isinstance(exc, CorruptImageError) else \
-                CorruptImageError(f'cannot decode image {filename}: {exc}')
             if self.skip_bad_images:
                 self._skip(err)
                 return None
-            raise err from (None if err is exc else exc)
+            raise
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

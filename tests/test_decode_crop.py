@@ -7,6 +7,8 @@ geometry is where its pixels came from (also after a reduced-scale JPEG
 decode), and bad images give one error line naming the file (or are
 skipped and counted) while odd colour formats come out as 3-channel uint8.
 """
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -173,19 +175,24 @@ def test_views_close_to_the_pillow_pipeline(tmp_path):
         ref, _ = pillow_views(path, seed)
         for v, r in zip(out['img'], ref):
             assert v.shape == r.shape == (224, 224, 3)
-            assert v.dtype == np.uint8 and v.flags.c_contiguous
+            assert v.dtype == np.uint8
             diffs.append(np.abs(v.astype(int) - r).mean())
-    assert np.mean(diffs) < 0.5 and max(diffs) < 1.0, diffs
+    # the pixels of the same crop resampled as PIL does (equal but for
+    # rounding in torch's fixed-point filter)
+    assert np.mean(diffs) < 0.1 and max(diffs) < 0.3, diffs
 
 
-def test_resize_view_matches_pil_when_shrinking():
+def test_resize_view_matches_pil():
     rgb = photo()
+    # shrinking, shrinking one axis and enlarging the other, enlarging
     for crop in (rgb[10:310, 20:420], rgb[:, :200], rgb[:150, :150]):
         ref = np.asarray(Image.fromarray(crop).resize((224, 224),
                                                       Image.BILINEAR))
         out = resize_view(crop, (224, 224))
-        assert out.shape == (224, 224, 3)
+        assert out.shape == (224, 224, 3) and out.dtype == np.uint8
         assert np.abs(out.astype(int) - ref).mean() < 0.2
+        # channel-first memory: PackInputs' (3, H, W) needs no copy
+        assert out.transpose(2, 0, 1).flags.c_contiguous
 
 
 def phase_image(h, w, period, axis):
@@ -292,19 +299,27 @@ def test_missing_file_names_the_file(tmp_path):
         dict(img_path=str(tmp_path / 'nope.jpg'))) is None
 
 
-def test_bad_image_skipped_and_counted(tmp_path, capfd):
+def test_bad_image_skipped_and_counted(tmp_path):
+    from mmengine.logging import MMLogger
     path = tmp_path / 'bad.jpg'
     save_jpeg(path, photo(60, 80))
     path.write_bytes(path.read_bytes()[:300])
     t = build(skip_bad_images=True)
-    assert t(dict(img_path=str(path))) is None
-    assert t(dict(img_path=str(path))) is None
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        assert t(dict(img_path=str(path))) is None
+        assert t(dict(img_path=str(path))) is None
+    finally:
+        logger.removeHandler(handler)
     assert t.num_skipped == 2
-    out = capfd.readouterr()
-    lines = [ln for ln in (out.out + out.err).splitlines()
-             if 'DecodeMultiViewCrops: skipped a bad image' in ln]
+    lines = [r.getMessage() for r in records
+             if 'DecodeMultiViewCrops: skipped a bad image' in r.getMessage()]
     assert len(lines) == 2 and '(2 so far by this loader)' in lines[1]
-    assert str(path) in lines[1]
+    assert str(path) in lines[1] and records[1].levelno == logging.WARNING
 
 
 def _odd_formats(tmp_path):
@@ -365,7 +380,7 @@ def test_image_smaller_than_the_crop_is_enlarged_as_per_image(tmp_path):
                                    [g.crop_box for g in geoms])
         for v, r in zip(out['img'], ref):
             assert v.shape == r.shape == (224, 224, 3)
-            assert np.abs(v.astype(int) - r).mean() < 1.5
+            assert np.abs(v.astype(int) - r).mean() < 0.3
         assert out['decode_scale'] == 1
 
 

@@ -83,6 +83,9 @@ def parse_args(argv=None):
                    'device stage (ViewAugmentDataPreprocessor)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--decoders', action='store_true',
+                   help='also compare JPEG decoders (cv2, PIL, torchvision, '
+                   'simplejpeg where installed) at full and 1/2 scale')
     p.add_argument('--out-dir', default=None,
                    help='where the JPEGs go (default: a temporary folder)')
     return p.parse_args(argv)
@@ -203,6 +206,78 @@ def run_pipeline(pipeline, paths, batch):
     return out
 
 
+def decoder_variants():
+    """name -> f(bytes) of the JPEG decoders on this machine (BGR or RGB
+    uint8 arrays; all of them are libjpeg-turbo)."""
+    import io
+
+    from PIL import Image
+    from torchvision.io import decode_jpeg
+
+    def pil(scale):
+        def f(data):
+            im = Image.open(io.BytesIO(data))
+            if scale > 1:  # libjpeg's DCT scaling
+                im.draft('RGB', (im.width // scale, im.height // scale))
+            return np.asarray(im.convert('RGB'))
+        return f
+
+    flags = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2}
+    out = {f'cv2.imdecode 1/{s}': (lambda s: lambda d: cv2.imdecode(
+        np.frombuffer(d, np.uint8), flags[s]))(s) for s in (1, 2)}
+    out.update({f'PIL (draft) 1/{s}': pil(s) for s in (1, 2)})
+    out['torchvision.io.decode_jpeg 1/1'] = lambda d: decode_jpeg(
+        torch.frombuffer(bytearray(d), dtype=torch.uint8))
+    try:
+        import simplejpeg
+    except ImportError:
+        return out
+    for s in (1, 2):
+        def f(d, s=s):
+            h, w = simplejpeg.decode_jpeg_header(d)[:2]
+            return simplejpeg.decode_jpeg(d, colorspace='BGR',
+                                          min_height=-(-h // s),
+                                          min_width=-(-w // s))
+        out[f'simplejpeg 1/{s}'] = f
+    out['simplejpeg 1/1 fastdct+fastupsample'] = lambda d: \
+        simplejpeg.decode_jpeg(d, colorspace='BGR', fastdct=True,
+                               fastupsample=True)
+    return out
+
+
+def compare_decoders(paths, rounds, seed):
+    """Print images/s per core of each decoder (interleaved rounds)."""
+    datas = [open(p, 'rb').read() for p in paths]
+    fns = decoder_variants()
+    ref = cv2.imdecode(np.frombuffer(datas[0], np.uint8), cv2.IMREAD_COLOR)
+    rates = {n: [] for n in fns}
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        order = list(fns)
+        rng.shuffle(order)
+        for n in order:
+            t0 = time.perf_counter()
+            for d in datas:
+                fns[n](d)
+            rates[n].append(len(datas) / (time.perf_counter() - t0))
+    print('\n| JPEG decoder (bytes -> uint8 array) | img/s per core (median) | '
+          'img/s (min-max) | mean abs diff to cv2 1/1 |')
+    print('|---|---|---|---|')
+    rows = {}
+    for n, fn in fns.items():
+        img = fn(datas[0])
+        if isinstance(img, torch.Tensor):
+            img = img.permute(1, 2, 0).numpy()[..., ::-1]
+        elif n.startswith('PIL'):
+            img = img[..., ::-1]
+        diff = (f'{np.abs(img.astype(int) - ref).mean():.3f}'
+                if img.shape == ref.shape else '- (other size)')
+        r = rates[n]
+        rows[n] = statistics.median(r)
+        print(f'| {n} | {rows[n]:.1f} | {min(r):.1f}-{max(r):.1f} | {diff} |')
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.per_image_config is None:
@@ -287,6 +362,8 @@ def main(argv=None):
         cores = args.model_rate / med[n]
         rows[n]['cores'] = cores
         print(f'| {LABELS[n]} | {cores:.1f} |')
+    if args.decoders:
+        rows['decoders'] = compare_decoders(paths, args.rounds, args.seed)
     if tmp is not None:
         tmp.cleanup()
     return rows

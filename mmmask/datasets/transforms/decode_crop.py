@@ -18,9 +18,9 @@ jitter, grayscale, blur and flip run batched on the device
    size in the reduced image (:func:`choose_decode_scale`), else at full
    size;
 4. cut and resize each view from the uint8 array (:func:`resize_view`:
-   PIL's antialiased filters through torch's uint8 kernel when shrinking,
-   OpenCV's bilinear when enlarging), with no PIL round trip and no copy
-   of the results dict.
+   PIL's antialiased filters through torch's uint8 kernel), with no PIL
+   round trip, no copy of the crop or of the results dict, and views whose
+   memory is already channel-first for ``PackInputs``.
 
 Each view's :class:`ViewGeometry` maps original-image coordinates to view
 coordinates through the decode scale and the crop, exactly as the pixels
@@ -49,8 +49,7 @@ _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
                   4: cv2.IMREAD_REDUCED_COLOR_4,
                   8: cv2.IMREAD_REDUCED_COLOR_8}
-_CV2 = {'nearest': cv2.INTER_NEAREST, 'bilinear': cv2.INTER_LINEAR,
-       'bicubic': cv2.INTER_CUBIC}
+_INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic')
 
 
 # --------------------------------------------------------------------------
@@ -154,30 +153,29 @@ def choose_decode_scale(crops: Sequence[Tuple[int, int, int, int]],
 
 def resize_view(crop: np.ndarray, out_shape: Tuple[int, int],
                 interpolation: str = 'bilinear') -> np.ndarray:
-    """Resize a (h, w, 3) uint8 crop to ``out_shape`` = (out_h, out_w),
-    antialiased as PIL resamples (what mmcv's ``backend='pillow'`` and
-    torchvision do).
+    """Resize a (h, w, 3) uint8 crop to ``out_shape`` = (out_h, out_w) as
+    PIL resamples (what mmcv's ``backend='pillow'`` and torchvision do):
+    torch's uint8 antialiased interpolation (``F.interpolate(...,
+    antialias=True)``: PIL's separable filters, their support widened by
+    the scale factor when shrinking), read from the crop without a copy;
+    ``'nearest'`` is OpenCV's nearest neighbour.
 
-    Shrinking along either axis: torch's uint8 antialiased interpolation
-    (``F.interpolate(..., antialias=True)``, PIL's separable filters with
-    the support widened by the scale factor, on the channels-last array
-    without a copy). Enlarging along both axes: OpenCV's ``INTER_LINEAR`` /
-    ``INTER_CUBIC`` (no antialiasing is needed there). ``'nearest'`` is
-    OpenCV's nearest neighbour. Returns a new C-contiguous (out_h, out_w,
-    3) array.
+    Returns an (out_h, out_w, 3) uint8 array whose memory is channel-first
+    (the interpolation's output), so ``PackInputs`` makes its (3, H, W)
+    tensor without a copy.
     """
     h, w = crop.shape[:2]
     oh, ow = out_shape
-    if (h, w) == (oh, ow):
-        return np.ascontiguousarray(crop)
-    if interpolation == 'nearest' or (h <= oh and w <= ow):
-        return cv2.resize(crop, (ow, oh), interpolation=_CV2[interpolation])
+    if interpolation == 'nearest':
+        return cv2.resize(crop, (ow, oh), interpolation=cv2.INTER_NEAREST)
     if not crop.flags.writeable:  # torch warns on read-only memory
         crop = crop.copy()
     x = torch.from_numpy(crop).permute(2, 0, 1)[None]  # (1, 3, h, w) view
+    if (h, w) == (oh, ow):
+        return x[0].contiguous().permute(1, 2, 0).numpy()
     y = F.interpolate(x, size=(oh, ow), mode=interpolation, antialias=True,
-                      align_corners=False)
-    return y[0].permute(1, 2, 0).contiguous().numpy()
+                      align_corners=False)  # (1, 3, oh, ow)
+    return y[0].contiguous().permute(1, 2, 0).numpy()
 
 
 def _crop_matrix(box: Tuple[int, int, int, int], scale: int,
@@ -264,10 +262,10 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
         croppers = []
         for cfg in crops:
             cfg = {k: v for k, v in cfg.items() if k not in ('type', 'backend')}
-            if cfg.get('interpolation', 'bilinear') not in _CV2:
+            if cfg.get('interpolation', 'bilinear') not in _INTERPOLATIONS:
                 raise ValueError(
                     f'DecodeMultiViewCrops: interpolation must be one of '
-                    f'{sorted(_CV2)}, got {cfg["interpolation"]!r}')
+                    f'{_INTERPOLATIONS}, got {cfg["interpolation"]!r}')
             croppers.append(RandomResizedCrop(**cfg))
         self.croppers = [c for c, n in zip(croppers, self.num_views)
                          for _ in range(n)]

@@ -160,6 +160,8 @@ def test_pipeline_speed_smallest_setting(capsys):
         assert math.isfinite(rows[name]['rate']) and rows[name]['rate'] > 0
     for name in bench.PER_IMAGE:
         assert math.isfinite(rows[name]['cores']) and rows[name]['cores'] > 0
+    mean_diff, max_diff = rows['pixel_diff']
+    assert 0 <= mean_diff <= max_diff < 1  # the same crops, PIL's filter
     device = [ln for ln in out.splitlines()
               if ln.startswith('| device stage')]
     assert len(device) == 1, out

@@ -110,6 +110,19 @@ def test_crop_distribution_includes_the_fallback():
     assert t.draw_crops((100, 200)) == [(16, 0, 67, 200)] * 2
 
 
+def test_config_errors_are_one_line():
+    with pytest.raises(ValueError, match='one count per crop config'):
+        build(num_views=[1, 1])
+    with pytest.raises(ValueError, match='RandomResizedCrop arguments'):
+        build(crop=dict(type='CenterCrop', crop_size=224))
+    with pytest.raises(ValueError, match='interpolation must be one of'):
+        build(crop=dict(scale=224, interpolation='lanczos'))
+    # a config's RandomResizedCrop dict goes in as it is
+    t = build(crop=dict(type='RandomResizedCrop', scale=96, backend='cv2',
+                        crop_ratio_range=(0.2, 1.)))
+    assert t.croppers[0].scale == (96, 96)
+
+
 def test_min_overlap_redraws():
     t = build(crop=dict(scale=32, crop_ratio_range=(0.05, 0.1)),
               min_overlap=0.5, max_attempts=50)

@@ -20,6 +20,10 @@ per second of:
   of ``--split-config`` on the collated split batches, on ``--device``
   (printed as "not available" while that config does not use it).
 
+It also prints the mean abs difference between the split pipeline's views
+and the pillow path's (LoadImageFromFile + RandomResizedCrop(backend=
+'pillow'), same seed, same crops).
+
 Each round runs every variant once over all images, in a new random order;
 the table gives the median and the min-max over ``--rounds`` rounds, the
 speed-ups over mmpretrain are medians of the per-round ratios (variants of
@@ -278,6 +282,29 @@ def compare_decoders(paths, rounds, seed):
     return rows
 
 
+def pixel_diff_to_pillow(paths, seed):
+    """Mean abs difference (grey levels, per view) between the split
+    pipeline's views and those of LoadImageFromFile + GeometricMultiView
+    with RandomResizedCrop(backend='pillow') under the same seed (the same
+    crops): (mean, max over views)."""
+    split = _compose([dict(type='DecodeMultiViewCrops', num_views=2,
+                           crop=dict(scale=224, crop_ratio_range=(0.2, 1.)))],
+                     'mmmask')
+    pillow = _compose([
+        dict(type='LoadImageFromFile'),
+        dict(type='GeometricMultiView', num_views=2, transforms=[[
+            dict(type='RandomResizedCrop', scale=224,
+                 crop_ratio_range=(0.2, 1.), backend='pillow')]])], 'mmmask')
+    diffs = []
+    for i, path in enumerate(paths):
+        np.random.seed(seed + i)
+        a = split(dict(img_path=path))['img']
+        np.random.seed(seed + i)
+        b = pillow(dict(img_path=path))['img']
+        diffs += [np.abs(x.astype(np.int16) - y).mean() for x, y in zip(a, b)]
+    return float(np.mean(diffs)), float(np.max(diffs))
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.per_image_config is None:
@@ -362,6 +389,9 @@ def main(argv=None):
         cores = args.model_rate / med[n]
         rows[n]['cores'] = cores
         print(f'| {LABELS[n]} | {cores:.1f} |')
+    rows['pixel_diff'] = pixel_diff_to_pillow(paths, args.seed)
+    print('\nSplit views vs the pillow path (same crops): mean abs diff '
+          '%.3f grey levels per view (max %.3f).' % rows['pixel_diff'])
     if args.decoders:
         rows['decoders'] = compare_decoders(paths, args.rounds, args.seed)
     if tmp is not None:

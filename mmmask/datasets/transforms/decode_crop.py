@@ -227,8 +227,10 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
         crop (dict | list[dict]): ``RandomResizedCrop`` arguments, one dict
             per group of views (``scale``, ``crop_ratio_range``,
             ``aspect_ratio_range``, ``max_attempts``, ``interpolation``;
-            ``backend`` is accepted and ignored: the resize is always
-            antialiased as PIL's, see :func:`resize_view`). Default: 224 px, scale (0.08, 1).
+            ``type`` and ``backend`` are accepted and ignored: the resize
+            is always antialiased as PIL's, see :func:`resize_view`), so a
+            config's ``RandomResizedCrop`` dict can be passed as it is.
+            Default: 224 px, crop_ratio_range (0.08, 1).
         min_overlap (float): redraw all crops (up to ``max_attempts`` times)
             until the views overlap by at least this fraction of the
             smallest crop's area, as :class:`GeometricMultiView`; 0 accepts
@@ -261,6 +263,10 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
         self.num_views = [int(n) for n in num_views]
         croppers = []
         for cfg in crops:
+            if cfg.get('type', 'RandomResizedCrop') != 'RandomResizedCrop':
+                raise ValueError(
+                    f'DecodeMultiViewCrops: crop configs are '
+                    f"RandomResizedCrop arguments, got type={cfg['type']!r}")
             cfg = {k: v for k, v in cfg.items() if k not in ('type', 'backend')}
             if cfg.get('interpolation', 'bilinear') not in _INTERPOLATIONS:
                 raise ValueError(

@@ -222,6 +222,16 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
     rotating EXIF orientation are decoded in full by mmcv (which applies the
     orientation), and drawn on the decoded size.
 
+    In a config (MoCo v2 / DenseCL; MaskCo adds ``min_overlap`` and
+    ``SampleOverlapRegion``), with ``ViewAugmentDataPreprocessor`` doing the
+    rest on the device::
+
+        train_pipeline = [
+            dict(type='DecodeMultiViewCrops', num_views=2,
+                 crop=dict(scale=224, crop_ratio_range=(0.2, 1.))),
+            dict(type='PackInputs', algorithm_keys=['view_geometry']),
+        ]
+
     Args:
         num_views (int | list[int]): views per crop config (2).
         crop (dict | list[dict]): ``RandomResizedCrop`` arguments, one dict

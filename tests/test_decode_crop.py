@@ -120,6 +120,7 @@ def test_config_errors_are_one_line():
     # a config's RandomResizedCrop dict goes in as it is
     t = build(crop=dict(type='RandomResizedCrop', scale=96, backend='cv2',
                         crop_ratio_range=(0.2, 1.)))
+    assert isinstance(t, DecodeMultiViewCrops)
     assert t.croppers[0].scale == (96, 96)
 
 
@@ -303,6 +304,9 @@ def test_corrupt_image_error_names_the_file(tmp_path, damage):
         build()(dict(img_path=str(path)))
     assert str(path) in str(info.value)
     assert '\n' not in str(info.value)
+    # one error class, in mmmask.errors (train.py prints it as one line)
+    from mmmask.errors import CorruptImageError as Base, MMMaskError
+    assert CorruptImageError is Base and isinstance(info.value, MMMaskError)
 
 
 def test_missing_file_names_the_file(tmp_path):

@@ -413,3 +413,17 @@ def test_exif_rotated_jpeg_is_drawn_on_the_rotated_size(tmp_path):
     assert out['ori_shape'] == (160, 100)
     assert (out['crop_bbox'][:, 2] <= 100).all()
     assert (out['crop_bbox'][:, 3] <= 160).all()
+
+
+def test_a_misread_header_falls_back_to_the_decoded_size(tmp_path,
+                                                         monkeypatch):
+    """Should the header say another size than the decoder gives, the
+    views are drawn on the decoded image (never cut from a wrong size)."""
+    from mmmask.datasets.transforms import decode_crop
+    path = save_jpeg(tmp_path / 'a.jpg', photo(100, 160))
+    monkeypatch.setattr(decode_crop, 'jpeg_header',
+                        lambda data: (1600, 1000, 1))  # wrong, and large
+    out = build(crop=dict(scale=32))(dict(img_path=path))
+    assert out['ori_shape'] == (100, 160) and out['decode_scale'] == 1
+    assert (out['crop_bbox'][:, 2] <= 160).all()
+    assert (out['crop_bbox'][:, 3] <= 100).all()

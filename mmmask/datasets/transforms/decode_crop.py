@@ -317,9 +317,11 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
         return img
 
     def _views(self, data: bytes, filename: str):
-        """(views, geometries, decode scale, original shape)."""
+        """(views, geometries, crop boxes (V, 4), decode scale, original
+        shape)."""
         check_image_bytes(data, filename)
         header = jpeg_header(data)
+        img = None
         if header is not None and header[2] in (0, 1):
             ori_shape = header[:2]
             crops = self.draw_crops(ori_shape)
@@ -328,11 +330,9 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
                      if self.reduced_decode else 1)
             img = self._decode(data, filename, scale)
             expect = (-(-ori_shape[0] // scale), -(-ori_shape[1] // scale))
-            if img.shape[:2] != expect:
-                raise CorruptImageError(
-                    f'image {filename}: decoded size {img.shape[:2]} differs '
-                    f'from its header ({ori_shape} at 1/{scale})')
-        else:  # not a JPEG, or rotated by EXIF: decode, then draw
+            if img.shape[:2] != expect:  # a header this parser misread
+                img = None
+        if img is None:  # not a JPEG, or rotated by EXIF: decode, then draw
             img = decode_image_bytes(data, filename)
             ori_shape, scale = img.shape[:2], 1
             crops = self.draw_crops(ori_shape)

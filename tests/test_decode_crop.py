@@ -7,6 +7,7 @@ geometry is where its pixels came from (also after a reduced-scale JPEG
 decode), and bad images give one error line naming the file (or are
 skipped and counted) while odd colour formats come out as 3-channel uint8.
 """
+import functools
 import logging
 
 import cv2
@@ -24,11 +25,15 @@ from mmmask.datasets.transforms.decode_crop import (choose_decode_scale,
 from mmmask.registry import TRANSFORMS
 
 
+@functools.lru_cache(maxsize=1)
+def _china():
+    from sklearn.datasets import load_sample_images
+    return load_sample_images().images[0]  # 427 x 640 RGB
+
+
 def photo(h=375, w=500):
     """A real photograph (scikit-learn's bundled 'china'), h x w RGB."""
-    from sklearn.datasets import load_sample_images
-    img = load_sample_images().images[0]  # 427 x 640
-    return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC))
+    return np.asarray(Image.fromarray(_china()).resize((w, h), Image.BICUBIC))
 
 
 def save_jpeg(path, rgb, **kw):

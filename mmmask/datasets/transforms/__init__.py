@@ -1,3 +1,4 @@
+from .channel_order import AsBGR
 from .geometry import (GeometricMultiView, RandomFlip, RandomResizedCrop,
                        ViewGeometry, map_boxes, map_boxes_from_original,
                        map_boxes_to_original, map_points, overlap_box)
@@ -10,4 +11,5 @@ __all__ = ['LoadImageFromFile', 'CorruptImageError', 'check_image_bytes',
            'GenerateMask', 'GeometricMultiView', 'RandomFlip',
            'RandomResizedCrop', 'ViewGeometry', 'map_boxes',
            'map_boxes_from_original', 'map_boxes_to_original', 'map_points',
-           'overlap_box', 'SampleOverlapRegion', 'box_iou', 'PixelShiftViews']
+           'overlap_box', 'SampleOverlapRegion', 'box_iou', 'PixelShiftViews',
+           'AsBGR']

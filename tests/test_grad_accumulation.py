@@ -58,7 +58,7 @@ def test_one_ema_step_per_optimizer_step(name, k):
     micro = 2 * k + 1  # two full windows, then the next window's first
     wrapper.initialize_count_status(model, 0, micro)
     expected = None  # the direct EMA of the online weights
-    steps = 0
+    steps, counts = 0, []
     for i in range(micro):
         before = [p.detach().clone() for p in online]
         model.train_step(_data(name, i), wrapper)
@@ -66,11 +66,74 @@ def test_one_ema_step_per_optimizer_step(name, k):
             expected = before if expected is None else [
                 M * e + (1 - M) * b for e, b in zip(expected, before)]
         steps += int((i + 1) % k == 0)
-        assert int(enc.num_updates) == i // k + 1
+        counts.append(int(enc.num_updates))
         for p_k, e in zip(enc.parameters(), expected):
             torch.testing.assert_close(p_k, e, rtol=1e-5, atol=1e-6)
         for q in queues:  # every micro-batch's keys went in
             q.flush()
             assert int(q.ptr) == (i + 1) * N % q.length
-    # the first copy, then one EMA step per optimizer step
-    assert steps == 2 and int(enc.num_updates) == 1 + steps
+    # after the first optimizer step, one EMA step per optimizer step
+    # (before it, the calls between the first copy and the step leave the
+    # copy as it is: the online weights have not changed)
+    assert steps == 2
+    assert [c - counts[k - 1] for c in counts[k:]] == \
+        [i // k for i in range(k, micro)]
+
+
+# ------------------------------------------------------ 2 ranks under DDP
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank, port, out_dir, k):
+    """MMDistributedDataParallel's train_step (which does not call the
+    model's own) with k-step accumulation: the optimizer steps the
+    wrapped model's parameters, which the EMA recognises."""
+    import json
+    import os.path as osp
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        model = _model('macrl_vit-tiny_demo')
+        model.train()
+        enc, _ = _online(model)
+        ddp = MMDistributedDataParallel(module=model)
+        wrapper = OptimWrapper(torch.optim.SGD(
+            [p for p in ddp.parameters() if p.requires_grad], lr=0.1),
+            accumulative_counts=k)
+        micro = 2 * k + 1
+        wrapper.initialize_count_status(ddp, 0, micro)
+        updates, ptrs = [], []
+        for i in range(micro):
+            ddp.train_step(_data('macrl_vit-tiny_demo', 10 * rank + i),
+                           wrapper)
+            updates.append(int(enc.num_updates))
+            model.queue_strong.flush()
+            ptrs.append(int(model.queue_strong.ptr))
+        with open(osp.join(out_dir, f'{rank}.json'), 'w') as f:
+            json.dump(dict(updates=updates, ptrs=ptrs), f)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_one_ema_step_per_optimizer_step_under_ddp(tmp_path):
+    import json
+
+    import torch.multiprocessing as mp
+    k = 2
+    mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path), k), nprocs=2)
+    for rank in range(2):
+        with open(tmp_path / f'{rank}.json') as f:
+            r = json.load(f)
+        c = r['updates']
+        assert [u - c[k - 1] for u in c[k:]] == \
+            [i // k for i in range(k, 2 * k + 1)]
+        # both ranks' keys, every micro-batch
+        assert r['ptrs'] == [(i + 1) * 2 * N % 64 for i in range(2 * k + 1)]

@@ -63,8 +63,9 @@ def test_fresh_model_has_mae_initialisation(cfg_name):
     _check_xavier('patch_embed', vit.patch_embed.projection.weight.flatten(1))
     # fixed sin-cos positions, tokens N(0, 0.02^2)
     h, w = vit.patch_resolution
-    torch.testing.assert_close(vit.pos_embed, build_2d_sincos_position_embedding(
-        h, vit.embed_dims, cls_token=True).float())
+    sincos = build_2d_sincos_position_embedding(h, vit.embed_dims,
+                                                cls_token=True)
+    torch.testing.assert_close(vit.pos_embed, sincos.float())
     assert not vit.pos_embed.requires_grad
     assert 0.005 < float(vit.cls_token.std()) < 0.04
     decoders = [getattr(model, p) for p in MODELS_UNDER_TEST[cfg_name]

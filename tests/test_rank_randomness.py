@@ -58,6 +58,10 @@ def _worker(rank, port, out_dir):
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=2)
     try:
+        # what the runner does with randomness.seed=0, diff_rank_seed off:
+        # the same global random states on every rank
+        from mmengine.runner import set_random_seed
+        set_random_seed(0)
         hub = MessageHub.get_instance('test_rank_randomness')
         out = {}
         for name in ('cmae_vit-tiny_demo', 'macrl_vit-tiny_demo'):

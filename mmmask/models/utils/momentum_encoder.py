@@ -52,7 +52,9 @@ class MomentumEncoder(nn.Module):
     A step that the optimizer does not take (AMP's loss scaler skipping a
     step with inf/NaN gradients) takes no EMA step either. Outside training
     (no optimizer ever stepped these parameters: tests, scripts that edit
-    the weights by hand) every call steps. Optimizers that hold other
+    the weights by hand) every call steps; so do the calls before the first
+    optimizer step, which leave the first copy as it is (the online weights
+    have not changed since). Optimizers that hold other
     tensors than the modules' parameters (FSDP's flat parameters, DeepSpeed
     partitions) are not recognised: every call steps, as before.
 

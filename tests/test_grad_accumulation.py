@@ -7,7 +7,9 @@ m^k), while the queues still receive every micro-batch's keys. Checked
 through ``model.train_step`` with mmengine's ``OptimWrapper`` on the tiny
 demo models of MoCo v2 (queue, shuffle BN), CMAE (target encoder, no
 queue) and MACRL (key encoder and two queues), against a direct EMA
-computation from the recorded online weights.
+computation from the recorded online weights. The same under
+``MMDistributedDataParallel`` in two gloo processes: see
+tests/test_rank_randomness.py (one spawn for both 2-process checks).
 """
 import pytest
 import torch
@@ -22,17 +24,18 @@ M = 0.9
 
 def _model(name):
     overrides = dict(momentum=M)
-    if name == 'mocov2_r18_demo':
-        overrides.update(queue_len=64)
+    if name == 'mocov2_r18_demo':  # a narrow ResNet-18 on 32 px views
+        overrides.update(queue_len=64,
+                         backbone=dict(stem_channels=8, base_channels=8),
+                         neck=dict(in_channels=64, hid_channels=32))
     if name == 'macrl_vit-tiny_demo':
         overrides.update(queue_len=64)
     return build(demo_model_cfg(name, **overrides))
 
 
 def _data(name, step):
-    size = 64 if name.startswith('mocov2') else 32
     g = torch.Generator().manual_seed(step)
-    views = [torch.randint(0, 256, (N, 3, size, size), generator=g,
+    views = [torch.randint(0, 256, (N, 3, 32, 32), generator=g,
                            dtype=torch.uint8) for _ in range(2)]
     return dict(inputs=views, data_samples=None)
 
@@ -75,65 +78,7 @@ def test_one_ema_step_per_optimizer_step(name, k):
     # after the first optimizer step, one EMA step per optimizer step
     # (before it, the calls between the first copy and the step leave the
     # copy as it is: the online weights have not changed)
-    assert steps == 2
+    assert steps == micro // k
     assert [c - counts[k - 1] for c in counts[k:]] == \
         [i // k for i in range(k, micro)]
 
-
-# ------------------------------------------------------ 2 ranks under DDP
-def _free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank, port, out_dir, k):
-    """MMDistributedDataParallel's train_step (which does not call the
-    model's own) with k-step accumulation: the optimizer steps the
-    wrapped model's parameters, which the EMA recognises."""
-    import json
-    import os.path as osp
-
-    import torch.distributed as dist
-    from mmengine.model import MMDistributedDataParallel
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=2)
-    try:
-        model = _model('macrl_vit-tiny_demo')
-        model.train()
-        enc, _ = _online(model)
-        ddp = MMDistributedDataParallel(module=model)
-        wrapper = OptimWrapper(torch.optim.SGD(
-            [p for p in ddp.parameters() if p.requires_grad], lr=0.1),
-            accumulative_counts=k)
-        micro = 2 * k + 1
-        wrapper.initialize_count_status(ddp, 0, micro)
-        updates, ptrs = [], []
-        for i in range(micro):
-            ddp.train_step(_data('macrl_vit-tiny_demo', 10 * rank + i),
-                           wrapper)
-            updates.append(int(enc.num_updates))
-            model.queue_strong.flush()
-            ptrs.append(int(model.queue_strong.ptr))
-        with open(osp.join(out_dir, f'{rank}.json'), 'w') as f:
-            json.dump(dict(updates=updates, ptrs=ptrs), f)
-    finally:
-        dist.destroy_process_group()
-
-
-def test_one_ema_step_per_optimizer_step_under_ddp(tmp_path):
-    import json
-
-    import torch.multiprocessing as mp
-    k = 2
-    mp.spawn(_ddp_worker, args=(_free_port(), str(tmp_path), k), nprocs=2)
-    for rank in range(2):
-        with open(tmp_path / f'{rank}.json') as f:
-            r = json.load(f)
-        c = r['updates']
-        assert [u - c[k - 1] for u in c[k:]] == \
-            [i // k for i in range(k, 2 * k + 1)]
-        # both ranks' keys, every micro-batch
-        assert r['ptrs'] == [(i + 1) * 2 * N % 64 for i in range(2 * k + 1)]

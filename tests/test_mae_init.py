@@ -21,6 +21,7 @@ MODELS_UNDER_TEST = {
 
 
 def _check_xavier(name, w):
+    w = w.detach()
     fan_out, fan_in = w.shape[0], w[0].numel()
     bound = math.sqrt(6.0 / (fan_in + fan_out))
     assert float(w.abs().max()) <= bound + 1e-7, name

@@ -13,16 +13,25 @@ as mmengine sets it) and the runner's iteration (the MessageHub's
 * another iteration gives other masks;
 * shuffle BN's permutation is the same on both ranks (rank 0's) and the
   same again at the same iteration.
+
+The same spawn also runs the 2-process check of issue 16 item 9 (spawning
+costs more than both checks): under ``MMDistributedDataParallel``, whose
+``train_step`` does not call the model's, with 2-step gradient
+accumulation, MACRL's key encoder takes one EMA step per optimizer step
+and its queue gets both ranks' keys every micro-batch (the one-process
+checks: tests/test_grad_accumulation.py).
 """
 import json
 import os.path as osp
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 from vit_direct import build, demo_model_cfg
 
 N = 4
+K = 2  # accumulative_counts of the DDP check
 
 
 def _free_port():
@@ -75,18 +84,65 @@ def _worker(rank, port, out_dir):
             hub.update_info('iter', it)
             mine, _ = batch_shuffle(x)
             out[f'shuffle/{run}'] = mine[:, 0].tolist()
+        out['ddp'] = _ddp_accumulation(rank)
         with open(osp.join(out_dir, f'{rank}.json'), 'w') as f:
             json.dump(out, f)
     finally:
         dist.destroy_process_group()
 
 
-def test_masks_differ_across_ranks_and_repeat_on_resume(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2)
+def _ddp_accumulation(rank):
+    """MACRL through MMDistributedDataParallel.train_step with K-step
+    accumulation: the key encoder's update count and the strong queue's
+    pointer after every micro-batch."""
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import OptimWrapper
+    model = build(demo_model_cfg('macrl_vit-tiny_demo', momentum=0.9,
+                                 queue_len=64))
+    model.train()
+    ddp = MMDistributedDataParallel(module=model)
+    wrapper = OptimWrapper(torch.optim.SGD(
+        [p for p in ddp.parameters() if p.requires_grad], lr=0.1),
+        accumulative_counts=K)
+    micro = 2 * K + 1
+    wrapper.initialize_count_status(ddp, 0, micro)
+    updates, ptrs = [], []
+    for i in range(micro):
+        g = torch.Generator().manual_seed(10 * rank + i)
+        views = [torch.randint(0, 256, (N, 3, 32, 32), generator=g,
+                               dtype=torch.uint8) for _ in range(2)]
+        ddp.train_step(dict(inputs=views, data_samples=None), wrapper)
+        updates.append(int(model.key_encoder.num_updates))
+        model.queue_strong.flush()
+        ptrs.append(int(model.queue_strong.ptr))
+    return dict(updates=updates, ptrs=ptrs)
+
+
+@pytest.fixture(scope='module')
+def two_ranks(tmp_path_factory):
+    out = tmp_path_factory.mktemp('two_ranks')
+    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=2)
     res = []
     for rank in range(2):
-        with open(tmp_path / f'{rank}.json') as f:
+        with open(out / f'{rank}.json') as f:
             res.append(json.load(f))
+    return res
+
+
+def test_one_ema_step_per_optimizer_step_under_ddp(two_ranks):
+    for r in two_ranks:
+        c = r['ddp']['updates']
+        # from the first optimizer step (micro-batch K - 1) on, one EMA
+        # step per optimizer step (a 2 K + 1 run: 1, 1, 2 after it)
+        assert [u - c[K - 1] for u in c[K:]] == \
+            [i // K for i in range(K, 2 * K + 1)]
+        # both ranks' keys went into the queue every micro-batch
+        assert r['ddp']['ptrs'] == [(i + 1) * 2 * N % 64
+                                    for i in range(2 * K + 1)]
+
+
+def test_masks_differ_across_ranks_and_repeat_on_resume(two_ranks):
+    res = two_ranks
     for name in ('cmae_vit-tiny_demo', 'macrl_vit-tiny_demo'):
         branches = 1 if name.startswith('cmae') else 2
         for r in res:

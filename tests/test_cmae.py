@@ -320,9 +320,10 @@ def test_projector_norm_is_syncbn_eps_1e6_falling_back_to_bn():
 
 
 def test_projector_norm_stays_syncbn_under_cuda_ddp(monkeypatch):
-    import mmmask.models.algorithms.base as base
-    monkeypatch.setattr(base.torch_dist, 'is_initialized', lambda: True)
-    monkeypatch.setattr(base.torch.cuda, 'is_available', lambda: True)
+    """With CUDA DDP (``fallback_sync_bn`` keeps SyncBN) the necks hold
+    SyncBN with eps 1e-6, the target projector too."""
+    import mmmask.models.algorithms.cmae as cmae
+    monkeypatch.setattr(cmae, 'fallback_sync_bn', lambda module, name: module)
     model = build(cmae_cfg())
     for bn in _hidden_norms(model):
         assert isinstance(bn, torch.nn.SyncBatchNorm) and bn.eps == 1e-6

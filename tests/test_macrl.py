@@ -244,9 +244,12 @@ def test_cifar_colour_jitter_sees_bgr():
     """The jitter runs on the BGR view of the RGB array: the same draws on
     the channel-reversed image give the channel-reversed result."""
     from mmcv.transforms import Compose
+
+    from mmmask.registry import TRANSFORMS
     jitter, inner = _strong_colour_ops('macrl_vit-s-p4_cifar10',
                                        jitter_prob=1.0, gray_prob=0.0)
-    bgr_ops = Compose(inner)  # the same transforms, without the wrapper
+    # the same transforms, without the wrapper
+    bgr_ops = Compose([TRANSFORMS.build(t) for t in inner])
     rgb = np.random.default_rng(1).integers(0, 256, (32, 32, 3), np.uint8)
     np.random.seed(4)
     got = jitter(dict(img=rgb.copy()))['img']

@@ -45,6 +45,9 @@ model = dict(
                    out_channels=256, last_bias=False),
     predictor=dict(type='MLPBNNeck', in_channels=256, hid_channels=1536,
                    out_channels=256, last_bias=False),
+    # projector / predictor hidden norm: SyncBN eps 1e-6 as the authors'
+    # (BN without CUDA DDP)
+    proj_norm_cfg=dict(type='SyncBN', eps=1e-6),
 )
 
 # Pixel-shifting views: RandomResizedCrop 256 (scale 0.2-1, bicubic) + flip;

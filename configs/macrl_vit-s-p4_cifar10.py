@@ -19,12 +19,14 @@ warmup_epochs = 40
 strong_view = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
          backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
+    # CIFAR arrays are RGB; mmcv's colour ops assume BGR: run them in BGR
+    dict(type='AsBGR', transforms=[
+        dict(type='RandomApply',
+             transforms=[dict(type='ColorJitter', brightness=0.4,
+                              contrast=0.4, saturation=0.4, hue=0.1)],
+             prob=0.8),
+        dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+             channel_weights=(0.114, 0.587, 0.2989))]),  # B, G, R
     dict(type='RandomFlip', prob=0.5)]
 weak_view = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),

@@ -19,7 +19,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from vit_direct import (build, decode, demo_model_cfg, encode_visible,
-                        info_nce_rows, masked_error, patch_targets)
+                        info_nce_rows, masked_error, patch_targets,
+                        restart_mask_stream)
 
 TAU = 0.07
 
@@ -95,9 +96,7 @@ def test_loss_equals_direct_computation():
 
 def test_mask_from_generator_when_pipeline_gives_none():
     model = build(cmae_cfg())
-    np.random.seed(5)
-    expected = model.mask_generator.batch(2)
-    np.random.seed(5)
+    expected = model.mask_generator.batch(2, rng=restart_mask_stream(model))
     got = []
     orig = model.backbone.encode
     model.backbone.encode = lambda x, m=None, **k: (got.append(m),
@@ -298,3 +297,49 @@ def test_no_weight_decay_on_norms_biases_pos_embed_and_tokens():
         assert wd[id(p)] == (0.0 if no_decay else 0.05), name
         checked += 1
     assert checked > 50
+
+
+# ------------------------------------------- projector / predictor norm
+def _hidden_norms(model):
+    return [model.projector.mlp[1], model.predictor.mlp[1]]
+
+
+def test_projector_norm_is_syncbn_eps_1e6_falling_back_to_bn():
+    """Default: the authors' SyncBN (eps 1e-6); without CUDA DDP it falls
+    back to BN (same eps), with one warning per neck."""
+    with pytest.warns(UserWarning, match='CMAE.projector: SyncBN') as rec:
+        model = build(cmae_cfg())
+    assert any('CMAE.predictor: SyncBN' in str(w.message) for w in rec)
+    for bn in _hidden_norms(model):
+        assert isinstance(bn, torch.nn.modules.batchnorm._BatchNorm)
+        assert not isinstance(bn, torch.nn.SyncBatchNorm)
+        assert bn.eps == 1e-6
+    # the target projector is a copy of the online one (BN too)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm)
+                   for m in model.target.modules())
+
+
+def test_projector_norm_stays_syncbn_under_cuda_ddp(monkeypatch):
+    """With CUDA DDP (``fallback_sync_bn`` keeps SyncBN) the necks hold
+    SyncBN with eps 1e-6, the target projector too."""
+    import mmmask.models.algorithms.cmae as cmae
+    monkeypatch.setattr(cmae, 'fallback_sync_bn', lambda module, name: module)
+    model = build(cmae_cfg())
+    for bn in _hidden_norms(model):
+        assert isinstance(bn, torch.nn.SyncBatchNorm) and bn.eps == 1e-6
+    assert isinstance(model.target.projector.mlp[1], torch.nn.SyncBatchNorm)
+
+
+def test_projector_norm_is_a_config_argument():
+    model = build(cmae_cfg(proj_norm_cfg=dict(type='BN1d', eps=1e-3)))
+    for bn in _hidden_norms(model):
+        assert type(bn) is torch.nn.BatchNorm1d and bn.eps == 1e-3
+    # a neck's own norm_cfg wins over the model's
+    model = build(cmae_cfg(projector=dict(norm_cfg=dict(type='BN1d'))))
+    assert type(model.projector.mlp[1]) is torch.nn.BatchNorm1d
+    assert model.projector.mlp[1].eps == 1e-5
+    assert model.predictor.mlp[1].eps == 1e-6
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'cmae_vit-base-p16.py'))
+    assert cfg.model.proj_norm_cfg == dict(type='SyncBN', eps=1e-6)

@@ -17,7 +17,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from vit_direct import (ROOT, build, decode, demo_model_cfg, encode_visible,
-                        info_nce_rows, masked_error, patch_targets)
+                        info_nce_rows, masked_error, patch_targets,
+                        restart_mask_stream)
 
 
 def macrl_cfg(**kw):
@@ -50,7 +51,7 @@ def test_l1_only_on_masked_patches(monkeypatch):
     imgs = views()
 
     def run(offset_where):
-        np.random.seed(3)
+        restart_mask_stream(model)  # the same masks in every run
         orig = type(model.decoder_strong).forward
 
         def forward(dec, x, mask):
@@ -75,10 +76,11 @@ def test_loss_equals_direct_computation():
     imgs = views(seed=1)
     neg_s = model.queue_strong.negatives().clone()
     neg_w = model.queue_weak.negatives().clone()
-    np.random.seed(7)
+    rng = restart_mask_stream(model)
     losses = model.loss(imgs, None)
-    np.random.seed(7)  # the same masks: strong batch, then weak batch
-    masks = [model.mask_generators[b].batch(4) for b in ('strong', 'weak')]
+    # the same masks: strong batch, then weak batch
+    masks = [model.mask_generators[b].batch(4, rng=rng)
+             for b in ('strong', 'weak')]
 
     zs, recs = [], []
     for img, mask, dec in zip(imgs, masks, (model.decoder_strong,
@@ -109,7 +111,7 @@ def test_detach_positive_changes_gradients_not_the_loss():
         outs = []
         model.projector.register_forward_hook(
             lambda mod, args, out: outs.append(out) and None)
-        np.random.seed(0)
+        restart_mask_stream(model)
         loss = model.loss(views(), None)['loss_con']
         return loss, torch.autograd.grad(loss, outs)
 
@@ -160,10 +162,10 @@ def test_momentum_key_encoder_gives_keys_and_moves_by_ema():
     imgs = views(seed=2)
     neg_s = model.queue_strong.negatives().clone()
     neg_w = model.queue_weak.negatives().clone()
-    np.random.seed(5)
+    rng = restart_mask_stream(model)
     loss = model.loss(imgs, None)['loss_con']
-    np.random.seed(5)
-    masks = [model.mask_generators[b].batch(4) for b in ('strong', 'weak')]
+    masks = [model.mask_generators[b].batch(4, rng=rng)
+             for b in ('strong', 'weak')]
     # the first update copies the online weights: keys = online features
     # through the key copy (same BN batch statistics in train mode)
     zs, ks = [], []
@@ -196,3 +198,66 @@ def test_momentum_key_encoder_gives_keys_and_moves_by_ema():
 def test_without_momentum_the_online_features_are_the_keys():
     model = build(macrl_cfg(momentum=None))
     assert model.key_encoder is None
+
+
+# ------------------------------------------------- CIFAR colour order
+def _strong_colour_ops(name, jitter_prob=0.0, gray_prob=1.0):
+    """The strong view's colour transforms of a CIFAR config, with the
+    jitter / grayscale probabilities set."""
+    import copy
+
+    import mmmask.datasets  # noqa: F401
+    from mmengine.config import Config
+    from mmmask.registry import TRANSFORMS
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', name + '.py'))
+    ops = [t for t in cfg.strong_view if t.type == 'AsBGR']
+    assert len(ops) == 1, 'the colour ops run in BGR order on RGB arrays'
+    op = copy.deepcopy(ops[0].to_dict())
+    for t in op['transforms']:
+        if t['type'] == 'RandomApply':
+            t['prob'] = jitter_prob
+        if t['type'] == 'RandomGrayscale':
+            t['prob'] = gray_prob
+    return TRANSFORMS.build(op), op['transforms']
+
+
+@pytest.mark.parametrize('name', ['macrl_vit-s-p4_cifar10',
+                                  'macrl_vit-s-p4_cifar100'])
+def test_cifar_grayscale_is_the_luma_of_the_rgb_array(name):
+    """mmpretrain's CIFAR arrays are RGB: the configs' grayscale gives the
+    RGB luma 0.299 R + 0.587 G + 0.114 B (a pure red image: 0.299 * 255
+    grey, not 0.114 * 255)."""
+    gray, _ = _strong_colour_ops(name)
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[..., 0] = 255  # R of an RGB array
+    out = gray(dict(img=red.copy()))['img']
+    assert out.shape == (32, 32, 3)
+    assert np.allclose(out, 0.299 * 255, atol=1.0)
+    rgb = np.random.default_rng(0).integers(0, 256, (32, 32, 3), np.uint8)
+    out = gray(dict(img=rgb.copy()))['img'].astype(np.float64)
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    for c in range(3):
+        assert np.abs(out[..., c] - luma).max() <= 1.0
+
+
+def test_cifar_colour_jitter_sees_bgr():
+    """The jitter runs on the BGR view of the RGB array: the same draws on
+    the channel-reversed image give the channel-reversed result."""
+    from mmcv.transforms import Compose
+
+    from mmmask.registry import TRANSFORMS
+    jitter, inner = _strong_colour_ops('macrl_vit-s-p4_cifar10',
+                                       jitter_prob=1.0, gray_prob=0.0)
+    # the same transforms, without the wrapper
+    bgr_ops = Compose([TRANSFORMS.build(t) for t in inner])
+    rgb = np.random.default_rng(1).integers(0, 256, (32, 32, 3), np.uint8)
+    np.random.seed(4)
+    got = jitter(dict(img=rgb.copy()))['img']
+    np.random.seed(4)
+    ref = bgr_ops(dict(img=rgb[..., ::-1].copy()))['img']
+    assert np.array_equal(got, ref[..., ::-1])
+    assert not np.array_equal(got, rgb)
+    # the order matters: the same draws on the RGB array read as BGR
+    np.random.seed(4)
+    as_if_bgr = bgr_ops(dict(img=rgb.copy()))['img']
+    assert np.abs(as_if_bgr.astype(int) - got.astype(int)).max() > 5

@@ -36,6 +36,15 @@ def build(cfg, seed=0):
     return model
 
 
+def restart_mask_stream(model):
+    """Restart ``model.mask_random`` (outside a runner every draw is a new
+    step of the stream); returns a generator equal to the one the model's
+    next ``loss()`` draws its masks from."""
+    from mmmask.models.utils import StepRandom
+    model.mask_random = StepRandom(model.mask_random.stream)
+    return StepRandom(model.mask_random.stream).numpy()
+
+
 def encode_visible(vit, img, mask, final_norm=True):
     """ViT on the visible tokens of each image, one image at a time."""
     outs = []

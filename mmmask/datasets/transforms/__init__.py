@@ -1,3 +1,4 @@
+from .channel_order import AsBGR
 from .decode_crop import DecodeMultiViewCrops, jpeg_header
 from .geometry import (GeometricMultiView, RandomFlip, RandomResizedCrop,
                        ViewGeometry, map_boxes, map_boxes_from_original,
@@ -15,4 +16,5 @@ __all__ = ['LoadImageFromFile', 'CorruptImageError', 'check_image_bytes',
            'map_boxes_from_original', 'map_boxes_to_original', 'map_points',
            'overlap_box', 'SampleOverlapRegion', 'box_iou', 'PixelShiftViews',
            'overlap_fraction', 'DecodeMultiViewCrops', 'jpeg_header',
-           'SkipBadImages', 'decode_image_bytes', 'read_image_bytes']
+           'SkipBadImages', 'decode_image_bytes', 'read_image_bytes',
+           'AsBGR']

@@ -7,19 +7,20 @@ import torch
 from mmmask.registry import MASK_GENERATORS, MODELS
 from ..losses import cross_rank_info_nce, masked_patch_loss, \
     patch_pixel_targets
-from ..utils import MomentumEncoder
-from .base import BaseSelfSupAlgorithm
+from ..utils import MomentumEncoder, StepRandom, mae_init_
+from .base import BaseSelfSupAlgorithm, fallback_sync_bn
 
 
 def masks_from(data_samples: Optional[list], generator, num: int,
-               device: torch.device) -> torch.Tensor:
+               device: torch.device, rng=None) -> torch.Tensor:
     """(N, h, w) bool masks: the ``mask`` of each data sample when the
     pipeline drew them (``GenerateMask``), else ``num`` fresh draws of
-    ``generator`` (numpy's global state, seeded by the runner)."""
+    ``generator`` with ``rng`` (the model's :class:`StepRandom` stream: its
+    own per rank and iteration, the same after a resume)."""
     if data_samples and 'mask' in data_samples[0]:
         return torch.stack([torch.as_tensor(ds.mask) for ds in data_samples
                             ]).to(device=device, dtype=torch.bool)
-    return generator.batch(num, device=device)
+    return generator.batch(num, rng=rng, device=device)
 
 
 @MODELS.register_module()
@@ -66,6 +67,22 @@ class CMAE(BaseSelfSupAlgorithm):
         norm_pix (bool): per-patch normalised pixel targets (True).
         patch_size (int, optional): pixel patch of the targets (default the
             backbone's).
+        proj_norm_cfg (dict, optional): the hidden normalisation of the
+            projector and the predictor (``norm_cfg`` of ``MLPBNNeck``)
+            unless their configs give one: SyncBN with eps 1e-6, as the
+            authors' (falls back to BN without CUDA DDP, with a warning);
+            ``None`` leaves the necks' own default.
+
+    Masks drawn here (no ``mask`` in the data samples) come from the
+    :class:`StepRandom` stream ``'cmae_mask'``: each rank its own, the same
+    at iteration i after a resume.
+
+    Initialisation (:meth:`init_weights`): MAE's, as the authors'. Encoder
+    and decoders: see ``MaskedViT`` and ``MaskedTokenDecoder``; projector
+    and predictor: every Linear xavier-uniform with zero bias (the authors'
+    ``NonLinearNeck`` keeps PyTorch's default Linear init; mmmask applies
+    MAE's rule to every Linear of the model, as mmpretrain's MAE
+    ``init_cfg`` does), BN weight 1 / bias 0.
     """
 
     def __init__(self, backbone: dict, pixel_decoder: dict,
@@ -76,6 +93,8 @@ class CMAE(BaseSelfSupAlgorithm):
                  momentum: float = 0.996, temperature: float = 0.07,
                  rc_weight: float = 1.0, ct_weight: float = 1.0,
                  norm_pix: bool = True, patch_size: Optional[int] = None,
+                 proj_norm_cfg: Optional[dict] = dict(type='SyncBN',
+                                                      eps=1e-6),
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None) -> None:
         super().__init__(backbone, data_preprocessor=data_preprocessor,
@@ -84,9 +103,14 @@ class CMAE(BaseSelfSupAlgorithm):
             raise ValueError(f'temperature must be > 0, got {temperature}')
         self.pixel_decoder = MODELS.build(pixel_decoder)
         self.feature_decoder = MODELS.build(feature_decoder)
-        self.projector = MODELS.build(projector)
-        self.predictor = MODELS.build(predictor)
+        for name, cfg in (('projector', projector), ('predictor', predictor)):
+            cfg = dict(cfg)
+            if proj_norm_cfg is not None:
+                cfg.setdefault('norm_cfg', dict(proj_norm_cfg))
+            setattr(self, name, fallback_sync_bn(MODELS.build(cfg),
+                                                 f'CMAE.{name}'))
         self.mask_generator = MASK_GENERATORS.build(mask_generator)
+        self.mask_random = StepRandom('cmae_mask')
         self.target = MomentumEncoder(
             dict(backbone=self.backbone, projector=self.projector), momentum)
         self.temperature = temperature
@@ -95,6 +119,15 @@ class CMAE(BaseSelfSupAlgorithm):
         self.norm_pix = norm_pix
         self.patch_size = patch_size or \
             self.backbone.patch_embed.projection.kernel_size[0]
+
+    def init_weights(self) -> None:
+        """MAE's rule on the projector and predictor, then mmengine's
+        (every submodule's ``init_weights``; an ``init_cfg`` of the necks or
+        a ``Pretrained`` one of the model applies after it)."""
+        if not self.is_init:
+            mae_init_(self.projector)
+            mae_init_(self.predictor)
+        super().init_weights()
 
     def online(self, img: torch.Tensor, mask: torch.Tensor):
         """Pixel predictions (N, L, p*p*3) and the predictor output q
@@ -128,7 +161,8 @@ class CMAE(BaseSelfSupAlgorithm):
                              'image: use the PixelShiftViews transform')
         img_o, img_t = inputs
         mask = masks_from(data_samples, self.mask_generator, img_o.shape[0],
-                          img_o.device)  # (N, h, w)
+                          img_o.device,
+                          self.mask_random.numpy())  # (N, h, w)
         pred_pix, q = self.online(img_o, mask)
         target = patch_pixel_targets(img_o, self.patch_size, self.norm_pix)
         loss_rec = masked_patch_loss(pred_pix, target, mask, 'mse')

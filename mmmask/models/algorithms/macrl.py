@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from mmmask.registry import MASK_GENERATORS, MODELS
 from ..losses import info_nce, masked_patch_loss, patch_pixel_targets
-from ..utils import FeatureQueue, MomentumEncoder
+from ..utils import FeatureQueue, MomentumEncoder, StepRandom, mae_init_
 from .base import BaseSelfSupAlgorithm
 
 BRANCHES = ('strong', 'weak')
@@ -85,6 +85,14 @@ class MACRL(BaseSelfSupAlgorithm):
 
     Under DDP a weak branch with ratio 0.0 leaves its own decoder unused:
     set ``share_decoder=True`` or ``find_unused_parameters=True``.
+
+    The masks are drawn from the :class:`StepRandom` stream
+    ``'macrl_mask'`` (strong, then weak): each rank its own, the same at
+    iteration i after a resume.
+
+    Initialisation (:meth:`init_weights`): MAE's (``MaskedViT``,
+    ``MaskedTokenDecoder``); the projector's Linears xavier-uniform with
+    zero bias too (:func:`mae_init_`).
     """
 
     def __init__(self, backbone: dict, decoder: dict, projector: dict,
@@ -112,6 +120,7 @@ class MACRL(BaseSelfSupAlgorithm):
         self.projector = MODELS.build(projector)
         self.mask_generators = dict(strong=MASK_GENERATORS.build(strong_mask),
                                     weak=MASK_GENERATORS.build(weak_mask))
+        self.mask_random = StepRandom('macrl_mask')
         self.queue_strong = FeatureQueue(queue_len, feat_dim)
         self.queue_weak = FeatureQueue(queue_len, feat_dim)
         self.temperature = temperature
@@ -123,6 +132,13 @@ class MACRL(BaseSelfSupAlgorithm):
             dict(backbone=self.backbone, projector=self.projector),
             momentum))
         self.patch_size = self.backbone.patch_embed.projection.kernel_size[0]
+
+    def init_weights(self) -> None:
+        """MAE's rule on the projector, then mmengine's (every submodule's
+        ``init_weights``; a ``Pretrained`` ``init_cfg`` applies after)."""
+        if not self.is_init:
+            mae_init_(self.projector)
+        super().init_weights()
 
     def branch(self, img: torch.Tensor, mask: torch.Tensor, decoder):
         """One branch on ``img`` (N, 3, H, W) under ``mask`` (N, h, w):
@@ -167,7 +183,8 @@ class MACRL(BaseSelfSupAlgorithm):
             raise ValueError('MACRL needs [strong view, weak view] per image: '
                              'use MultiView with two pipelines')
         n, device = inputs[0].shape[0], inputs[0].device
-        masks = [self.mask_generators[b].batch(n, device=device)
+        rng = self.mask_random.numpy()
+        masks = [self.mask_generators[b].batch(n, rng=rng, device=device)
                  for b in BRANCHES]
         z_s, rec_s = self.branch(inputs[0], masks[0], self.decoder_strong)
         z_w, rec_w = self.branch(inputs[1], masks[1], self.decoder_weak)

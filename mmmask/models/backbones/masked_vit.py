@@ -6,6 +6,7 @@ from mmpretrain.models import VisionTransformer
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 
 from mmmask.registry import MODELS
+from ..utils.init import mae_init_
 
 
 @MODELS.register_module()
@@ -46,10 +47,17 @@ class MaskedViT(VisionTransformer):
         return self.patch_resolution[0] * self.patch_resolution[1]
 
     def init_weights(self) -> None:
+        """MAE's / the CMAE authors' initialisation (unless ``init_cfg`` is
+        ``Pretrained``): every Linear (attention qkv and proj, FFN)
+        xavier-uniform with zero bias, every LayerNorm 1 / 0
+        (:func:`mae_init_`); the patch-embedding conv xavier-uniform over
+        its (C_out, C_in * p * p) matrix (bias as PyTorch's default); the
+        sin-cos position embedding; the cls token N(0, 0.02^2)."""
         super().init_weights()
         if isinstance(self.init_cfg, dict) and \
                 self.init_cfg.get('type') == 'Pretrained':
             return
+        mae_init_(self)
         if self.fixed_pos_embed:
             h, w = self.patch_resolution
             if h != w:

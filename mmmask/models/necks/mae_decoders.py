@@ -3,6 +3,7 @@ import torch
 from mmpretrain.models import MAEPretrainDecoder
 
 from mmmask.registry import MODELS
+from ..utils.init import mae_init_
 
 
 def restore_ids(mask: torch.Tensor) -> torch.Tensor:
@@ -38,6 +39,17 @@ class MaskedTokenDecoder(MAEPretrainDecoder):
     Shapes: ``forward(x (N, 1 + V, C), mask (N, h, w)) -> (N, L, out)``
     (cls position dropped).
     """
+
+    def init_weights(self) -> None:
+        """mmpretrain's (fixed sin-cos ``decoder_pos_embed``, ``mask_token``
+        N(0, 0.02^2)), then MAE's rule for every Linear (``decoder_embed``,
+        the blocks' qkv / proj / FFN, ``decoder_pred``: xavier-uniform,
+        bias 0) and LayerNorm (1 / 0), as the CMAE authors' decoder."""
+        super().init_weights()
+        if isinstance(self.init_cfg, dict) and \
+                self.init_cfg.get('type') == 'Pretrained':
+            return
+        mae_init_(self)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if x.shape[1] - 1 != int((~mask[0]).sum()):

@@ -1,4 +1,5 @@
 from .dist import batch_shuffle, batch_unshuffle, gather_all
+from .init import mae_init_
 from .momentum_encoder import MomentumEncoder
 from .queue import FeatureQueue
 from .roi_align import roi_align
@@ -6,4 +7,4 @@ from .step_random import StepRandom, step_seed
 
 __all__ = ['gather_all', 'batch_shuffle', 'batch_unshuffle',
            'MomentumEncoder', 'FeatureQueue', 'roi_align', 'StepRandom',
-           'step_seed']
+           'step_seed', 'mae_init_']

@@ -4,6 +4,11 @@ from typing import Tuple
 import torch
 from mmengine.dist import all_gather, broadcast, get_rank, get_world_size
 
+from .step_random import StepRandom
+
+# the permutation of shuffle BN: rank 0's draw of this stream, broadcast
+_SHUFFLE_RANDOM = StepRandom('shuffle_bn')
+
 
 @torch.no_grad()
 def gather_all(x: torch.Tensor) -> torch.Tensor:
@@ -23,6 +28,10 @@ def gather_all(x: torch.Tensor) -> torch.Tensor:
 def batch_shuffle(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Shuffle BN (MoCo, Sec. 3.3): permute the global batch across ranks.
 
+    The permutation is rank 0's draw of the :class:`StepRandom` stream
+    ``'shuffle_bn'`` (the same after a resume; the global torch RNG is left
+    alone).
+
     Args:
         x: (N, ...) on this rank.
     Returns:
@@ -33,8 +42,9 @@ def batch_shuffle(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     if world == 1:
         return x, x.new_empty(0, dtype=torch.long)
     x_all = gather_all(x)
-    perm = torch.randperm(x_all.shape[0], device=x.device)
-    broadcast(perm, src=0)
+    perm = torch.randperm(x_all.shape[0],
+                          generator=_SHUFFLE_RANDOM.torch()).to(x.device)
+    broadcast(perm, src=0)  # every rank uses rank 0's permutation
     mine = perm.view(world, -1)[get_rank()]
     return x_all[mine], torch.argsort(perm)
 

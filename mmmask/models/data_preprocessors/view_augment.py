@@ -42,8 +42,8 @@ def pil_luma(imgs: Tensor) -> Tensor:
     whole number below 2**24, so float32 holds it; ``>> 16`` is a floor
     division by 65536)."""
     r, g, b = imgs[:, 0:1], imgs[:, 1:2], imgs[:, 2:3]
-    acc = r * 19595.0 + g * 38470.0 + b * 7471.0 + 32768.0
-    return torch.floor(acc / 65536.0)
+    acc = (r * 19595.0).add_(g, alpha=38470.0).add_(b, alpha=7471.0)
+    return acc.add_(32768.0).mul_(1.0 / 65536.0).floor_()
 
 
 def blend(degenerate: Tensor, imgs: Tensor, alpha: Tensor) -> Tensor:
@@ -60,9 +60,15 @@ def blend(degenerate: Tensor, imgs: Tensor, alpha: Tensor) -> Tensor:
         alpha: (N,) enhancement factors (rounded to float32 as PIL's C
             ``float`` argument is).
     """
-    a = _col(alpha, imgs, torch.float32)
-    out = degenerate + a * (imgs - degenerate)
-    return torch.clamp(torch.floor(out), 0.0, 255.0)
+    n = imgs.shape[0]
+    a = alpha.to(device=imgs.device, dtype=torch.float32).view(n, 1, 1)
+    out = (imgs - degenerate).view(n, imgs.shape[1], -1)
+    if degenerate.dim() == 4 and degenerate.shape[-1] == 1:  # per sample
+        out.mul_(a).add_(degenerate.view(n, 1, 1))
+    else:
+        out.mul_(a)
+        out = out.view_as(imgs).add_(degenerate)
+    return out.view_as(imgs).floor_().clamp_(0.0, 255.0)
 
 
 def adjust_brightness(imgs: Tensor, factor: Tensor) -> Tensor:
@@ -96,26 +102,32 @@ def rgb_to_hsv_u8(imgs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 
     ``v = max``; ``s = trunc(255 * (max - min) / max)``; the hue is
     colorsys's hexcone formula ``h6 = (bc - gc | 2 + rc - bc | 4 + gc - rc)``
-    with ``xc = (max - x) / (max - min)``, ``h = fmod(h6 / 6 + 1, 1)``,
-    ``h_u8 = trunc(255 * h)``; grey pixels get ``h = s = 0``. The precision
-    of each step follows Pillow's C code (float, then double)."""
-    r, g, b = imgs[:, 0], imgs[:, 1], imgs[:, 2]
+    (max in R | G | B) with ``xc = (max - x) / (max - min)``,
+    ``h = fmod(h6 / 6 + 1, 1)``, ``h_u8 = trunc(255 * h)``; grey pixels get
+    ``h = s = 0``. The precision of each step follows Pillow's C code
+    (float, then double)."""
+    r, g, b = imgs.unbind(1)
     maxc = torch.maximum(torch.maximum(r, g), b)
     minc = torch.minimum(torch.minimum(r, g), b)
     grey = maxc == minc
-    cr = torch.where(grey, torch.ones_like(maxc), maxc - minc)
-    s = cr / torch.where(maxc == 0, torch.ones_like(maxc), maxc)
-    rc = ((maxc - r) / cr).double()
-    gc = ((maxc - g) / cr).double()
-    bc = ((maxc - b) / cr).double()
-    h6 = torch.where(r == maxc, bc - gc,
-                     torch.where(g == maxc, 2.0 + rc - bc, 4.0 + gc - rc))
-    h6 = h6.float().double()  # stored in a C float
-    h = torch.fmod(h6 / 6.0 + 1.0, 1.0).float().double()
-    hu = torch.clamp(torch.trunc(h * 255.0), 0, 255).float()
-    su = torch.clamp(torch.trunc(s.double() * 255.0), 0, 255).float()
-    zero = torch.zeros_like(hu)
-    return (torch.where(grey, zero, hu), torch.where(grey, zero, su), maxc)
+    cr = (maxc - minc).masked_fill_(grey, 1.0)
+    s = cr / maxc.masked_fill(grey, 1.0)
+    # h6 = base + x1c - x2c with (base, x1, x2) = (0, b, g) | (2, r, b) |
+    # (4, g, r) for max in R | G | B, xc = (max - x) / cr rounded to float
+    # as in C; the sum in double, stored in a float (for base 0 C subtracts
+    # two floats: the same rounding of the exact difference).
+    r_max, g_max = r == maxc, g == maxc
+    x1 = torch.where(r_max, b, torch.where(g_max, r, g))
+    x2 = torch.where(r_max, g, torch.where(g_max, b, r))
+    base = torch.where(r_max, 0.0, torch.where(g_max, 2.0, 4.0))
+    x1c = ((maxc - x1) / cr).double()
+    x2c = ((maxc - x2) / cr).double()
+    h6 = x1c.add_(base).sub_(x2c).float().double()
+    y = h6.div_(6.0).add_(1.0)  # fmod(y, 1) for y in (5/6, 11/6]
+    y = torch.where(y >= 1.0, y - 1.0, y).float().double()
+    hu = y.mul_(255.0).trunc_().clamp_(0, 255).float().masked_fill_(grey, 0)
+    su = s.double().mul_(255.0).trunc_().clamp_(0, 255).float()
+    return hu, su.masked_fill_(grey, 0), maxc
 
 
 def hsv_u8_to_rgb(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
@@ -126,24 +138,28 @@ def hsv_u8_to_rgb(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
     ``t = round(v (1 - fs (1 - f)))``; sector ``i mod 6`` picks
     (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q); ``s = 0`` gives grey.
     Rounding is C's ``round`` (half away from zero)."""
-    hd, vd = h.double(), v.double()
-    x6 = hd * 6.0 / 255.0
+    vd = v.double()
+    x6 = h.double().mul_(6.0).div_(255.0)
     i = torch.floor(x6)
     f = (x6 - i).float()
     fs = (s.double() / 255.0).float()
-    p = torch.floor(vd * (1.0 - fs.double()) + 0.5)
-    q = torch.floor(vd * (1.0 - (fs * f).double()) + 0.5)
-    t = torch.floor(vd * (1.0 - fs.double() * (1.0 - f.double())) + 0.5)
-    p, q, t = (torch.clamp(c, 0, 255).float() for c in (p, q, t))
-    sector = torch.remainder(i, 6).long()
-    table = torch.stack([  # (6 sectors, 3 channels, 3 values v/p/q/t index)
-        torch.stack([v, t, p]), torch.stack([q, v, p]),
-        torch.stack([p, v, t]), torch.stack([p, q, v]),
-        torch.stack([t, p, v]), torch.stack([v, p, q])])  # (6, 3, N, H, W)
-    idx = sector.unsqueeze(0).unsqueeze(0).expand(1, 3, *sector.shape)
-    rgb = torch.gather(table, 0, idx).squeeze(0).transpose(0, 1)
+    p = (1.0 - fs.double()).mul_(vd).add_(0.5).floor_().float()
+    q = (1.0 - (fs * f).double()).mul_(vd).add_(0.5).floor_().float()
+    t = (1.0 - fs.double() * (1.0 - f.double())).mul_(vd).add_(0.5)
+    t = t.floor_().float()
+    p, q, t = p.clamp_(0, 255), q.clamp_(0, 255), t.clamp_(0, 255)
+    sector = i.float()  # h <= 255: i in 0..6, 6 only for h = 255 -> 0
+    sector = sector.masked_fill_(sector == 6.0, 0.0)
+    sec = [sector == k for k in range(6)]
+    red = torch.where(sec[0] | sec[5], v, torch.where(
+        sec[1], q, torch.where(sec[4], t, p)))
+    green = torch.where(sec[1] | sec[2], v, torch.where(
+        sec[0], t, torch.where(sec[3], q, p)))
+    blue = torch.where(sec[3] | sec[4], v, torch.where(
+        sec[2], t, torch.where(sec[5], q, p)))
+    rgb = torch.stack([red, green, blue], dim=1)
     grey = (s == 0).unsqueeze(1)
-    return torch.where(grey, v.unsqueeze(1).expand_as(rgb), rgb).contiguous()
+    return torch.where(grey, v.unsqueeze(1), rgb)
 
 
 def adjust_hue(imgs: Tensor, factor: Tensor) -> Tensor:
@@ -211,30 +227,46 @@ def box_blur_params(sigma: Tensor, passes: int = 3):
     return k, ww, fw
 
 
-def _box_pass(x: Tensor, k: Tensor, ww: Tensor, fw: Tensor,
+def _box_pass(x: Tensor, dim: int, w_hi: Tensor, w_lo: Tensor,
               kmax: int) -> Tensor:
-    """One extended-box pass along the last axis (edges replicated),
-    rounded to uint8: ``(ww * sum_{|j|<=k} x[i+j] + fw * (x[i-k-1] +
-    x[i+k+1]) + 2**23) >> 24``; x (N, C, H, W) float64, k/ww/fw (N, 1, 1, 1)
-    float64."""
-    w = x.shape[-1]
+    """One extended-box pass along ``dim`` (edges replicated), rounded to
+    uint8: ``(ww x[i] + sum_{j>=1} w_j (x[i-j] + x[i+j]) + 2**23) >> 24``
+    with ``w_j = ww`` for ``j <= k``, ``fw`` for ``j = k + 1``, else 0.
+
+    Exact in float32: each weight is split as ``w = 4096 w_hi + w_lo``
+    (both < 4096), so ``H = sum w_hi x`` and ``L = sum w_lo x`` are whole
+    numbers below 2**24, and the result is
+    ``floor((H + floor((L + 2**23) / 4096)) / 4096)`` (= the 2**24 fixed
+    point rounding). Fused multiply-adds change nothing.
+
+    x (N, C, H, W) float32 whole numbers, contiguous; w_hi / w_lo
+    (kmax + 2, N, 1) float32 (index 0: the centre tap ``ww``)."""
+    n, size = x.shape[0], x.shape[dim]
     pad = kmax + 1
-    xp = torch.cat([x[..., :1].expand(*x.shape[:-1], pad), x,
-                    x[..., -1:].expand(*x.shape[:-1], pad)], dim=-1)
-    acc = x * ww
+    first = x.narrow(dim, 0, 1)
+    last = x.narrow(dim, size - 1, 1)
+    reps = [1] * x.dim()
+    reps[dim] = pad
+    xp = torch.cat([first.expand_as(first).repeat(reps), x,
+                    last.repeat(reps)], dim=dim)
+    x2 = x.view(n, -1)
+    hi = x2 * w_hi[0]
+    lo = x2 * w_lo[0]
     for j in range(1, pad + 1):
-        pair = xp[..., pad - j:pad - j + w] + xp[..., pad + j:pad + j + w]
-        wj = torch.where(j <= k, ww, torch.where(j == k + 1, fw,
-                                                 torch.zeros_like(fw)))
-        acc = acc + pair * wj
-    return torch.floor((acc + 8388608.0) / 16777216.0)
+        pair = xp.narrow(dim, pad - j, size) + xp.narrow(dim, pad + j, size)
+        pair = pair.view(n, -1)
+        hi.addcmul_(pair, w_hi[j])
+        lo.addcmul_(pair, w_lo[j])
+    lo.add_(8388608.0).mul_(1.0 / 4096.0).floor_()
+    hi.add_(lo).mul_(1.0 / 4096.0).floor_()
+    return hi.view_as(x)
 
 
 def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3) -> Tensor:
     """PIL ``ImageFilter.GaussianBlur(radius=sigma)`` per sample: ``passes``
     extended-box passes along x, then along y, each rounded to uint8
-    (:func:`box_blur_params` gives the taps). Exact: the fixed-point sums
-    (< 2**33) are whole numbers in float64.
+    (:func:`box_blur_params` gives the taps; :func:`_box_pass` computes the
+    fixed-point sums exactly in float32).
 
     Args:
         imgs: (N, 3, H, W).
@@ -242,14 +274,17 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3) -> Tensor:
     """
     k, ww, fw = box_blur_params(sigma.detach().cpu(), passes)
     kmax = int(k.max()) if k.numel() else 0
-    k, ww, fw = (_col(t, imgs, torch.float64) for t in (k, ww, fw))
-    x = imgs.double()
-    for _ in range(passes):
-        x = _box_pass(x, k, ww, fw, kmax)
-    x = x.transpose(-1, -2)
-    for _ in range(passes):
-        x = _box_pass(x, k, ww, fw, kmax)
-    return x.transpose(-1, -2).float().contiguous()
+    j = torch.arange(kmax + 2).view(-1, 1)
+    w = torch.where(j <= k, ww, torch.where(j == k + 1, fw,
+                                            torch.zeros_like(fw)))
+    w_hi = (w // 4096).to(device=imgs.device, dtype=torch.float32)
+    w_lo = (w % 4096).to(device=imgs.device, dtype=torch.float32)
+    w_hi, w_lo = w_hi.unsqueeze(-1), w_lo.unsqueeze(-1)  # (kmax + 2, N, 1)
+    x = imgs.contiguous()
+    for dim in (3, 2):
+        for _ in range(passes):
+            x = _box_pass(x, dim, w_hi, w_lo, kmax)
+    return x
 
 
 def solarize(imgs: Tensor, threshold: Tensor) -> Tensor:

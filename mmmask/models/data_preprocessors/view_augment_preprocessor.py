@@ -99,6 +99,8 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
             (MaskCo's query view, 0); None: never flip it.
         neg_regions_view (int | None): the view of ``neg_regions`` (MaskCo's
             key view, 1).
+        cpu_chunk (int): on the CPU, augment this many samples at a time
+            (same parameters and results, less memory traffic).
 
     The call interface is mmengine's:
     ``preprocessor(dict(inputs=[uint8 (N, 3, H, W) per view],
@@ -110,7 +112,8 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                  to_rgb: bool = False, input_order: str = 'bgr',
                  view_augments: Union[List[dict], List[List[dict]]] = (),
                  mask_view: Optional[int] = 0,
-                 neg_regions_view: Optional[int] = 1, **kwargs) -> None:
+                 neg_regions_view: Optional[int] = 1, cpu_chunk: int = 8,
+                 **kwargs) -> None:
         super().__init__(mean=mean, std=std, to_rgb=to_rgb, **kwargs)
         if input_order not in ('bgr', 'rgb'):
             raise ValueError("ViewAugmentDataPreprocessor: input_order must "
@@ -129,6 +132,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         self.view_augments = [[self._build(c) for c in g] for g in groups]
         self.mask_view = mask_view
         self.neg_regions_view = neg_regions_view
+        self.cpu_chunk = int(cpu_chunk)
         self._random = StepRandom('view_augment')
 
     @staticmethod
@@ -151,18 +155,36 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         return self.view_augments[view]
 
     def augment(self, views: List[Tensor], data_samples=None) -> List[Tensor]:
-        """Augment RGB float views (each (N, 3, H, W)) in place of the list;
-        flips update ``data_samples``' geometry."""
+        """Augment RGB float views (each (N, 3, H, W)); flips update
+        ``data_samples``' geometry.
+
+        The parameters of the whole batch are drawn first (view by view, op
+        by op, from one CPU generator), then applied; on the CPU in
+        sub-batches of ``cpu_chunk`` samples (a large temporary costs more
+        in page faults than the arithmetic on it), elsewhere at once."""
         gen = self._random.torch()
         out = []
         for v, img in enumerate(views):
-            for op in self._ops_of(v, len(views)):
-                params = op.sample_params(img.shape[0], gen)
-                dev = {k: t.to(img.device, non_blocking=True)
-                       for k, t in params.items()}
-                img = op.apply(img, dev)
+            ops = self._ops_of(v, len(views))
+            if not ops:
+                out.append(img)
+                continue
+            n = img.shape[0]
+            params = [op.sample_params(n, gen) for op in ops]
+            dev = [{k: t.to(img.device, non_blocking=True)
+                    for k, t in p.items()} for p in params]
+            step = n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
+            parts = []
+            for start in range(0, n, step):
+                part = img[start:start + step]
+                for op, p in zip(ops, dev):
+                    part = op.apply(part, {k: t[start:start + step]
+                                           for k, t in p.items()})
+                parts.append(part)
+            img = parts[0] if len(parts) == 1 else torch.cat(parts)
+            for op, p in zip(ops, params):
                 if op.flips and data_samples is not None:
-                    for i in torch.nonzero(params['flip']).flatten().tolist():
+                    for i in torch.nonzero(p['flip']).flatten().tolist():
                         flip_geometry(data_samples[i], v, img.shape[-1],
                                       self.mask_view, self.neg_regions_view)
             out.append(img)

@@ -142,7 +142,8 @@ def test_blur_equals_pil_gaussian_blur(photos, sigma):
     batched = _unbatch(F.gaussian_blur(_batch(photos),
                                        _f64([sigma] * len(photos))))
     assert _max_diff(batched, ref) == 0
-    assert _max_diff(ref, photos) > 0
+    if sigma > 0.3:  # (sigma 0.1 leaves these photographs as they are)
+        assert _max_diff(ref, photos) > 0
 
 
 def test_blur_per_sample_sigma(photos):
@@ -247,6 +248,7 @@ def test_chain_equals_mmpretrain_per_image_chain(photos):
     """The config's device ops (view_augments) and its per-image transforms
     (view_pipeline_per_image without the crop), with each sample's drawn
     parameters forced into the per-image transforms' random draws."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import TRANSFORMS as MMPRETRAIN_TRANSFORMS
     cfg = _mocov2_views()
     ops = [BATCH_AUGMENTS.build(c) for c in cfg.view_augments]
@@ -266,8 +268,9 @@ def test_chain_equals_mmpretrain_per_image_chain(photos):
 
     ref = []
     for i, rgb in enumerate(imgs):
-        ts = [MMPRETRAIN_TRANSFORMS.build(t)
-              for t in cfg.view_pipeline_per_image[1:]]
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            ts = [MMPRETRAIN_TRANSFORMS.build(t)
+                  for t in cfg.view_pipeline_per_image[1:]]
         rand_apply, gray_t, blur_t, flip_t = ts
         rand_apply.random_apply = lambda i=i: bool(jit['apply'][i])
         cj = rand_apply.transforms.transforms[0]
@@ -418,7 +421,8 @@ def test_flip_updates_geometry():
     pre = _preprocessor(mean=None, std=None, to_rgb=False, input_order='rgb',
                         view_augments=[[], [dict(type='BatchRandomFlip',
                                                  prob=1.0)]])
-    pre(dict(inputs=[img[:1], img[:1]], data_samples=[s]), training=True)
+    s = pre(dict(inputs=[img[:1], img[:1]], data_samples=[s]),
+            training=True)['data_samples'][0]
     np.testing.assert_allclose(s.neg_regions, [[8., 0., 10., 2.]])
     assert torch.equal(torch.as_tensor(s.mask), mask0)
 

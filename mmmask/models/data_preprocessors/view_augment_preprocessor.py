@@ -162,10 +162,13 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         by op, from one CPU generator), then applied; on the CPU in
         sub-batches of ``cpu_chunk`` samples (a large temporary costs more
         in page faults than the arithmetic on it), elsewhere at once."""
+        opss = [self._ops_of(v, len(views)) for v in range(len(views))]
+        if not any(opss):
+            return views
         gen = self._random.torch()
         out = []
         for v, img in enumerate(views):
-            ops = self._ops_of(v, len(views))
+            ops = opss[v]
             if not ops:
                 out.append(img)
                 continue
@@ -208,7 +211,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         to_rgb_now = self.input_order == 'bgr'
         if to_rgb_now:
             views = [v[:, [2, 1, 0]] for v in views]
-        if training and any(self.view_augments):
+        if training:
             views = self.augment(views, data_samples)
         # output order: the input order, swapped when to_rgb
         out_rgb = (self.input_order == 'rgb') != self.to_rgb

@@ -196,7 +196,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         if not isinstance(data, dict):
             raise TypeError('ViewAugmentDataPreprocessor needs a dict batch '
-                            '(default_collate), got ' f'{type(data).__name__}')
+                            f'(default_collate), got {type(data).__name__}')
         data = self.cast_data(data)
         inputs = data['inputs']
         data_samples = data.get('data_samples')
@@ -208,8 +208,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                                  'must be (N, 3, H, W), got '
                                  f'{tuple(v.shape)}')
         views = [v.float() for v in views]
-        to_rgb_now = self.input_order == 'bgr'
-        if to_rgb_now:
+        if self.input_order == 'bgr':  # the ops work on RGB
             views = [v[:, [2, 1, 0]] for v in views]
         if training:
             views = self.augment(views, data_samples)

@@ -9,7 +9,8 @@ Each op splits its randomness from its arithmetic:
   and a CUDA device draw the same numbers);
 * ``apply(imgs, params)`` applies them to ``imgs`` (N, 3, H, W) float32
   RGB whole numbers in [0, 255] on any device, touching only the selected
-  samples (a sub-batch by index, never a loop over samples).
+  samples (a sub-batch by index, never a loop over samples) and returns the
+  result; it may write into ``imgs`` (pass a copy to keep it).
 
 The probabilities and ranges are those of the per-image transforms of
 mmpretrain / mmcv with the same arguments (``RandomApply(ColorJitter)``,
@@ -73,15 +74,15 @@ class BatchViewAugment:
     @staticmethod
     def _on(imgs: Tensor, select: Tensor, fn, *args: Tensor) -> Tensor:
         """``fn`` applied to the samples where ``select`` (N,) is True
-        (``args`` are (N,) parameters); the others unchanged."""
+        (``args`` are (N,) parameters); the others unchanged. The selected
+        samples are written back into ``imgs`` (no copy of the batch)."""
         idx = torch.nonzero(select, as_tuple=False).flatten()
         if idx.numel() == 0:
             return imgs
         if idx.numel() == imgs.shape[0]:
             return fn(imgs, *args)
-        out = imgs.clone()
-        out[idx] = fn(imgs[idx], *(a[idx] for a in args))
-        return out
+        return imgs.index_copy_(0, idx, fn(imgs.index_select(0, idx),
+                                           *(a[idx] for a in args)))
 
 
 def _range(name: str, value, center: float,

@@ -207,7 +207,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                 raise ValueError('ViewAugmentDataPreprocessor: every view '
                                  'must be (N, 3, H, W), got '
                                  f'{tuple(v.shape)}')
-        views = [v.float() for v in views]
+        views = [v.to(torch.float32, copy=True) for v in views]  # own copy
         if self.input_order == 'bgr':  # the ops work on RGB
             views = [v[:, [2, 1, 0]] for v in views]
         if training:

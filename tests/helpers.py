@@ -374,7 +374,8 @@ def tiny_run_config(base, data_root, body='', batch=4, max_iters=4,
         preprocessor, view = '', """[dict(type='RandomResizedCrop', scale=32,
                      crop_ratio_range=(0.2, 1.), backend='cv2')]"""
     else:  # per-image: the base's device ops off
-        preprocessor = '\n            data_preprocessor=dict(view_augments=[]),'
+        preprocessor = ('\n            '
+                        'data_preprocessor=dict(view_augments=[]),')
         view = """[dict(type='RandomResizedCrop', scale=32,
                      crop_ratio_range=(0.2, 1.), backend='pillow'),
                 dict(type='RandomApply', prob=0.8, transforms=[

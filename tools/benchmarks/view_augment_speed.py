@@ -42,7 +42,8 @@ def views(batch, size, num_views, seed=0):
             p = photos[i % len(photos)]
             h, w = p.shape[:2]
             s = int(rng.integers(min(h, w) // 3, min(h, w)))
-            y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+            y = int(rng.integers(0, h - s + 1))
+            x = int(rng.integers(0, w - s + 1))
             crop = Image.fromarray(p[y:y + s, x:x + s]).resize((size, size))
             imgs.append(np.asarray(crop)[..., ::-1])
         out.append(torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2)

@@ -31,7 +31,8 @@ __all__ = [
 
 def _col(x: Tensor, like: Tensor, dtype=None) -> Tensor:
     """(N,) -> (N, 1, 1, 1) on ``like``'s device."""
-    return x.to(device=like.device, dtype=dtype or like.dtype).view(-1, 1, 1, 1)
+    x = x.to(device=like.device, dtype=dtype or like.dtype)
+    return x.view(-1, 1, 1, 1)
 
 
 def pil_luma(imgs: Tensor) -> Tensor:

@@ -11,30 +11,36 @@ grid = 14
 max_epochs = 400
 
 model = dict(
-    data_preprocessor=dict(mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+        to_rgb=True, input_order='bgr',  # mmcv loads BGR
+        view_augments=[
+            # strong view
+            [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
+                  saturation=0.4, hue=0.1, prob=0.8),
+             dict(type='BatchRandomGrayscale', prob=0.2,
+                  channel_weights=(0.114, 0.587, 0.2989)),
+             dict(type='BatchGaussianBlur', sigma_range=(0.1, 2.0),
+                  prob=0.5),
+             dict(type='BatchRandomFlip', prob=0.5)],
+            [dict(type='BatchRandomFlip', prob=0.5)],  # weak view
+        ]),
     queue_len=16384,
     backbone=dict(img_size=img_size, patch_size=16),
     strong_mask=dict(input_size=grid),
     weak_mask=dict(input_size=grid),
     decoder=dict(num_patches=grid * grid, patch_size=16))
 
+# Split pipeline: the data workers crop; the strong view's colour ops and
+# both views' flips run batched on the device (model.data_preprocessor
+# view_augments, one list per view). Per-image pipeline: view_augments=[]
+# and the transforms in these view pipelines (docs/pipeline.md).
 strong_view = [
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf',
-         prob=0.5),
-    dict(type='RandomFlip', prob=0.5)]
+         backend='cv2')]
 weak_view = [
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomFlip', prob=0.5)]
+         backend='cv2')]
 train_dataloader = dict(dataset=dict(
     _delete_=True, type='ImageNet', data_root='data/imagenet/',
     data_prefix='train', ann_file='meta/imagenet100_train.txt',

@@ -16,22 +16,25 @@ warmup_epochs = 40
 
 # Asymmetric corruption: the strong branch (mask 0.75) sees MoCo v2's
 # augmentation, the weak branch (mask 0.5) crop and flip only.
+model = dict(data_preprocessor=dict(view_augments=[
+    # strong view
+    [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
+          saturation=0.4, hue=0.1, prob=0.8),
+     dict(type='BatchRandomGrayscale', prob=0.2,
+          channel_weights=(0.114, 0.587, 0.2989)),
+     dict(type='BatchRandomFlip', prob=0.5)],
+    [dict(type='BatchRandomFlip', prob=0.5)],  # weak view
+]))
+# Split pipeline: the data workers crop; the strong view's colour ops and
+# both views' flips run batched on the device (model.data_preprocessor
+# view_augments, one list per view). Per-image pipeline: view_augments=[]
+# and the transforms in these view pipelines (docs/pipeline.md).
 strong_view = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    # CIFAR arrays are RGB; mmcv's colour ops assume BGR: run them in BGR
-    dict(type='AsBGR', transforms=[
-        dict(type='RandomApply',
-             transforms=[dict(type='ColorJitter', brightness=0.4,
-                              contrast=0.4, saturation=0.4, hue=0.1)],
-             prob=0.8),
-        dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-             channel_weights=(0.114, 0.587, 0.2989))]),  # B, G, R
-    dict(type='RandomFlip', prob=0.5)]
+         backend='cv2')]
 weak_view = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomFlip', prob=0.5)]
+         backend='cv2')]
 train_pipeline = [
     dict(type='MultiView', num_views=[1, 1],
          transforms=[strong_view, weak_view]),  # [strong, weak]

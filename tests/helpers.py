@@ -360,28 +360,37 @@ def demo_images(base_dir, num=12):
 
 
 def tiny_run_config(base, data_root, body='', batch=4, max_iters=4,
-                    ckpt_interval=100000, imports=()):
+                    ckpt_interval=100000, imports=(), split=False):
     """Config text over ``base`` (a path, or a list of paths): ResNet-18
     with 8 base channels, 32 px random views (crop, colour jitter, grey, flip: they draw from the
     global RNGs), ``batch`` images per step without workers, ``max_iters``
     iterations, a log line per iteration and a checkpoint every
     ``ckpt_interval``; then ``body`` (dedented) and ``custom_imports`` of
-    ``imports``."""
+    ``imports``. ``split=True``: the split pipeline instead (the workers
+    crop, the base config's ViewAugmentDataPreprocessor augments; its
+    draws come from StepRandom)."""
     bases = list(base) if isinstance(base, (list, tuple)) else [base]
-    text = textwrap.dedent(f"""\
-        _base_ = {bases!r}
-        model = dict(
-            queue_len=16, feat_dim=16,
-            backbone=dict(stem_channels=8, base_channels=8),
-            neck=dict(in_channels={TINY_C5}, hid_channels=32,
-                      out_channels=16))
-        view = [dict(type='RandomResizedCrop', scale=32,
+    if split:
+        preprocessor, view = '', """[dict(type='RandomResizedCrop', scale=32,
+                     crop_ratio_range=(0.2, 1.), backend='cv2')]"""
+    else:  # per-image: the base's device ops off
+        preprocessor = ('\n            '
+                        'data_preprocessor=dict(view_augments=[]),')
+        view = """[dict(type='RandomResizedCrop', scale=32,
                      crop_ratio_range=(0.2, 1.), backend='pillow'),
                 dict(type='RandomApply', prob=0.8, transforms=[
                     dict(type='ColorJitter', brightness=0.4, contrast=0.4,
                          saturation=0.4, hue=0.1)]),
                 dict(type='RandomGrayscale', prob=0.2, keep_channels=True),
-                dict(type='RandomFlip', prob=0.5)]
+                dict(type='RandomFlip', prob=0.5)]"""
+    text = textwrap.dedent(f"""\
+        _base_ = {bases!r}
+        model = dict({preprocessor}
+            queue_len=16, feat_dim=16,
+            backbone=dict(stem_channels=8, base_channels=8),
+            neck=dict(in_channels={TINY_C5}, hid_channels=32,
+                      out_channels=16))
+        view = {view}
         train_dataloader = dict(
             batch_size={batch}, num_workers=0, persistent_workers=False,
             dataset=dict(data_root={data_root!r}, pipeline=[

@@ -8,7 +8,9 @@ is trained for 8 iterations without a stop. Another is SIGKILLed while it
 writes iteration 6's checkpoint, then resumed with ``--resume`` (auto) from
 iteration 4, and, with iteration 4's file truncated, from iteration 2; the
 losses logged after the resume (each iteration's own, no smoothing) must
-equal the uninterrupted run's.
+equal the uninterrupted run's. Both with the per-image pipeline and with the
+split pipeline (crop in the workers, colour / blur / flip drawn from
+``StepRandom('view_augment')`` in ViewAugmentDataPreprocessor).
 """
 import os
 import os.path as osp
@@ -50,7 +52,7 @@ class KillDuringSaveHook(Hook):
 '''
 
 
-def _config(tmp_path, data, name, hook=None):
+def _config(tmp_path, data, name, hook=None, split=False):
     body = '''
         model = dict(backbone=dict(drop_path_rate=0.2))
         randomness = dict(seed=3, deterministic=True)
@@ -62,7 +64,7 @@ def _config(tmp_path, data, name, hook=None):
     path.write_text(tiny_run_config(
         osp.join(DEMO_CONFIG_DIR, 'densecl_r18_demo.py'), data, body,
         max_iters=ITERS, ckpt_interval=2,
-        imports=['resume_test_hooks'] if hook else ()))
+        imports=['resume_test_hooks'] if hook else (), split=split))
     return path
 
 
@@ -79,18 +81,19 @@ def _assert_same(resumed, reference, first):
     return diff
 
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+@pytest.fixture(scope='module', params=['per_image', 'split'])
+def runs(request, tmp_path_factory):
     """A run SIGKILLed halfway through writing iteration 6's checkpoint
     (after those of iterations 2 and 4); then, in one process, the
     uninterrupted run and ``--resume`` (auto) in two copies of the killed
     run's work dir: as it was, and with iteration 4's file truncated."""
+    split = request.param == 'split'
     tmp = tmp_path_factory.mktemp('resume')
     data = demo_images(tmp_path_factory.getbasetemp())
     (tmp / 'resume_test_hooks.py').write_text(KILL_HOOKS)
     killed = tmp / 'killed'
     cfg = _config(tmp, data, 'killed', "dict(type='KillDuringSaveHook', "
-                  'at=6)')
+                  'at=6)', split=split)
     proc = train(cfg, killed, extra_path=str(tmp))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     # the killed run's last words, before the copies change anything
@@ -105,7 +108,7 @@ def runs(tmp_path_factory):
 
     resume = ['--resume', '--cfg-options', 'custom_hooks=[]']
     results = train_in_one_process(dict(
-        full=[str(_config(tmp, data, 'full')), '--work-dir',
+        full=[str(_config(tmp, data, 'full', split=split)), '--work-dir',
               str(tmp / 'full')],
         resume4=[str(cfg), '--work-dir', str(tmp / 'resume4')] + resume,
         resume2=[str(cfg), '--work-dir', str(tmp / 'resume2')] + resume),

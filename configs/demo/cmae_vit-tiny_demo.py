@@ -12,9 +12,18 @@ patch_size = 4
 grid = crop_size // patch_size
 embed_dims = 64
 
+# Split pipeline (configs/cmae_vit-base-p16.py): crop, shift and flip on
+# the CPU, the target view's colour ops batched on the device.
 data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375], to_rgb=True)
+    type='ViewAugmentDataPreprocessor', mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375], to_rgb=True, input_order='bgr',
+    view_augments=[
+        [],  # online view: no colour
+        [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
+              saturation=0.4, hue=0.1, prob=0.8),
+         dict(type='BatchRandomGrayscale', prob=0.2,
+              channel_weights=(0.114, 0.587, 0.2989)),
+         dict(type='BatchGaussianBlur', sigma_range=(0.1, 2.0), prob=0.5)]])
 
 model = dict(
     type='CMAE',
@@ -50,17 +59,9 @@ train_pipeline = [
          base_transforms=[
              dict(type='RandomResizedCrop', scale=crop_size + max_shift,
                   crop_ratio_range=(0.2, 1.), interpolation='bicubic',
-                  backend='pillow'),
+                  backend='cv2'),
              dict(type='RandomFlip', prob=0.5)],
-         target_transforms=[
-             dict(type='RandomApply',
-                  transforms=[dict(type='ColorJitter', brightness=0.4,
-                                   contrast=0.4, saturation=0.4, hue=0.1)],
-                  prob=0.8),
-             dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-                  channel_weights=(0.114, 0.587, 0.2989)),
-             dict(type='GaussianBlur', magnitude_range=(0.1, 2.0),
-                  magnitude_std='inf', prob=0.5)]),
+         target_transforms=[]),  # colour: on the device
     dict(type='PackInputs', algorithm_keys=['pixel_shift']),
 ]
 train_dataloader = dict(

@@ -9,8 +9,18 @@ embed_dims = 64
 model = dict(
     queue_len=256,
     feat_dim=32,
-    data_preprocessor=dict(mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375], to_rgb=True),
+    data_preprocessor=dict(
+        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+        to_rgb=True, input_order='bgr',  # mmcv loads BGR
+        view_augments=[
+            # strong view
+            [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
+                  saturation=0.4, hue=0.1, prob=0.8),
+             dict(type='BatchRandomGrayscale', prob=0.2,
+                  channel_weights=(0.114, 0.587, 0.2989)),
+             dict(type='BatchRandomFlip', prob=0.5)],
+            [dict(type='BatchRandomFlip', prob=0.5)],  # weak view
+        ]),
     backbone=dict(arch=dict(embed_dims=embed_dims, num_layers=2, num_heads=4,
                             feedforward_channels=4 * embed_dims)),
     decoder=dict(embed_dim=embed_dims, decoder_embed_dim=64,
@@ -18,20 +28,16 @@ model = dict(
     projector=dict(in_channels=embed_dims, hid_channels=128, out_channels=32))
 
 # strong view: MoCo v2 augmentation; weak view: crop and flip only (MAE's)
+# Split pipeline: the data workers crop; the strong view's colour ops and
+# both views' flips run batched on the device (model.data_preprocessor
+# view_augments, one list per view). Per-image pipeline: view_augments=[]
+# and the transforms in these view pipelines (docs/pipeline.md).
 strong_view = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='RandomFlip', prob=0.5)]
+         backend='cv2')]
 weak_view = [
     dict(type='RandomResizedCrop', scale=32, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomFlip', prob=0.5)]
+         backend='cv2')]
 train_dataloader = dict(
     batch_size=16, num_workers=2, drop_last=True, persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -9,3 +9,4 @@ from .necks import *  # noqa: F401,F403
 from .utils import *  # noqa: F401,F403
 from . import mask_generators  # noqa: F401
 from .backbones import *  # noqa: F401,F403
+from .data_preprocessors import *  # noqa: F401,F403

@@ -1,27 +1,27 @@
 # The small built-in set of real images that tools/make_demo_data.py writes
 # (crops of scikit-image's and scikit-learn's bundled photographs and
 # upsampled digits) into data/demo_images/, two MoCo v2-style views at 64 px.
+#
+# Split pipeline (default): the data workers decode and crop, the colour
+# jitter, grayscale, blur and flip run batched on the model's device
+# (ViewAugmentDataPreprocessor, docs/pipeline.md). Per-image pipeline: use
+# '_base_/datasets/demo_images_per_image.py' in place of this file.
+_base_ = ['./mocov2_views.py']
 data_root = 'data/demo_images/'
 
 data_preprocessor = dict(
-    type='SelfSupDataPreprocessor',
+    type='ViewAugmentDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+    to_rgb=True,
+    input_order='bgr',  # mmcv loads BGR
+    view_augments={{_base_.view_augments}})
 
 crop_size = 64
+# CPU side of one view: the crop only (mocov2_views.py's view_crop at 64 px)
 view_pipeline = [
     dict(type='RandomResizedCrop', scale=crop_size, crop_ratio_range=(0.2, 1.),
-         backend='pillow'),
-    dict(type='RandomApply',
-         transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4,
-                          saturation=0.4, hue=0.1)],
-         prob=0.8),
-    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
-         channel_weights=(0.114, 0.587, 0.2989)),
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf',
-         prob=0.5),
-    dict(type='RandomFlip', prob=0.5),
+         backend='cv2'),
 ]
 train_pipeline = [
     dict(type='LoadImageFromFile'),

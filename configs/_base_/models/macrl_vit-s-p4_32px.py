@@ -7,9 +7,14 @@ patch_size = 4
 grid = img_size // patch_size
 embed_dims = 384
 
+# Split pipeline: the configs set view_augments (one list per view: the
+# strong view's MoCo v2 colour ops and flip, the weak view's flip), batched
+# on the device; [] = normalisation only (docs/pipeline.md).
 data_preprocessor = dict(
-    type='SelfSupDataPreprocessor', mean=[125.307, 122.961, 113.8575],
-    std=[51.5865, 50.847, 51.255], to_rgb=False)  # CIFAR arrays are RGB
+    type='ViewAugmentDataPreprocessor', mean=[125.307, 122.961, 113.8575],
+    std=[51.5865, 50.847, 51.255], to_rgb=False,
+    input_order='rgb',  # CIFAR arrays are RGB
+    view_augments=[])
 
 model = dict(
     type='MACRL',

@@ -1,0 +1,222 @@
+"""The device half of the split view pipeline: a data preprocessor that
+augments the cropped uint8 views as tensor ops over the batch."""
+import dataclasses
+from typing import List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmpretrain.models.utils import SelfSupDataPreprocessor
+from torch import Tensor
+
+from mmmask.registry import BATCH_AUGMENTS, MODELS
+from ..utils.step_random import StepRandom
+from .batch_augments import BatchViewAugment
+
+__all__ = ['ViewAugmentDataPreprocessor', 'flip_geometry']
+
+
+def _hflip_matrix(width: int) -> np.ndarray:
+    """(3, 3) map of a left-right flip of a view ``width`` pixels wide:
+    ``x -> width - x`` (continuous pixel coordinates)."""
+    return np.array([[-1., 0., float(width)], [0., 1., 0.], [0., 0., 1.]])
+
+
+def _flip_boxes(boxes, width: int):
+    """Boxes (..., 4) (x0, y0, x1, y1) mirrored in a view ``width`` wide:
+    ``(W - x1, y0, W - x0, y1)``; numpy or torch in, same type out."""
+    if isinstance(boxes, Tensor):
+        out = boxes.clone()
+    else:
+        out = np.array(boxes, copy=True)
+    out[..., 0] = width - boxes[..., 2]
+    out[..., 2] = width - boxes[..., 0]
+    return out
+
+
+def _flip_last(x):
+    """A mask (..., H, W) mirrored along W (numpy or torch)."""
+    if isinstance(x, Tensor):
+        return x.flip(-1)
+    return np.ascontiguousarray(np.asarray(x)[..., ::-1])
+
+
+def flip_geometry(sample, view: int, width: int, mask_view: Optional[int],
+                  neg_regions_view: Optional[int]) -> None:
+    """Record on one data sample that ``view`` was flipped left-right.
+
+    * ``view_geometry[view]``: the flip composed into its ``matrix``
+      (original -> view) and its ``mask`` mirrored;
+    * ``regions`` (V, 4): the boxes of that view mirrored;
+    * ``mask`` (H, W): mirrored when ``view == mask_view``;
+    * ``neg_regions`` (K, 4): mirrored when ``view == neg_regions_view``.
+    """
+    if 'view_geometry' in sample:
+        geoms = list(sample.view_geometry)
+        g = geoms[view]
+        geoms[view] = dataclasses.replace(
+            g, matrix=_hflip_matrix(width) @ np.asarray(g.matrix),
+            mask=None if g.mask is None else _flip_last(g.mask))
+        sample.set_field(geoms, 'view_geometry')
+    if 'regions' in sample:
+        regions = sample.regions
+        flipped = _flip_boxes(regions[view], width)
+        regions = regions.clone() if isinstance(regions, Tensor) else \
+            np.array(regions, copy=True)
+        regions[view] = flipped
+        sample.set_field(regions, 'regions')
+    if view == mask_view and 'mask' in sample:
+        sample.set_field(_flip_last(sample.mask), 'mask')
+    if view == neg_regions_view and 'neg_regions' in sample:
+        sample.set_field(_flip_boxes(sample.neg_regions, width),
+                         'neg_regions')
+
+
+@MODELS.register_module()
+class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
+    """mmpretrain's ``SelfSupDataPreprocessor`` that also augments the views.
+
+    The data pipeline only decodes and crops (uint8 views of the final size,
+    with their geometry records); this preprocessor runs the rest of the
+    view augmentation on the model's device, batched. Order:
+
+    uint8 views -> float32 on the device -> RGB -> ``view_augments`` (in
+    training only) -> output channel order -> ``(x - mean) / std``.
+
+    All random parameters come from ``StepRandom('view_augment')`` (per run
+    seed, rank and iteration; nothing to store for an exact resume), drawn
+    on the CPU and moved to the device.
+
+    Args:
+        mean, std, to_rgb: as ``SelfSupDataPreprocessor`` (``to_rgb`` swaps
+            the channels of the loaded views; ``mean`` / ``std`` are in the
+            output order).
+        input_order (str): channel order of the loaded uint8 views,
+            ``'bgr'`` (mmcv's loading) or ``'rgb'`` (e.g. CIFAR arrays).
+        view_augments (list): batched op configs (``BATCH_AUGMENTS``): one
+            list applied to every view, or a list of lists, one per view
+            (``[]`` leaves a view as it is).
+        mask_view (int | None): the view ``data_sample.mask`` lies in
+            (MaskCo's query view, 0); None: never flip it.
+        neg_regions_view (int | None): the view of ``neg_regions`` (MaskCo's
+            key view, 1).
+        cpu_chunk (int): on the CPU, augment this many samples at a time
+            (same parameters and results, less memory traffic).
+
+    The call interface is mmengine's:
+    ``preprocessor(dict(inputs=[uint8 (N, 3, H, W) per view],
+    data_samples=[...]), training=True)``.
+    """
+
+    def __init__(self, mean: Optional[Sequence[float]] = None,
+                 std: Optional[Sequence[float]] = None,
+                 to_rgb: bool = False, input_order: str = 'bgr',
+                 view_augments: Union[List[dict], List[List[dict]]] = (),
+                 mask_view: Optional[int] = 0,
+                 neg_regions_view: Optional[int] = 1, cpu_chunk: int = 8,
+                 **kwargs) -> None:
+        super().__init__(mean=mean, std=std, to_rgb=to_rgb, **kwargs)
+        if input_order not in ('bgr', 'rgb'):
+            raise ValueError("ViewAugmentDataPreprocessor: input_order must "
+                             f"be 'bgr' or 'rgb', got {input_order!r}")
+        self.input_order = input_order
+        self.to_rgb = bool(to_rgb)
+        view_augments = list(view_augments or [])
+        self.per_view = bool(view_augments) and all(
+            isinstance(v, (list, tuple)) for v in view_augments)
+        if not self.per_view and any(
+                isinstance(v, (list, tuple)) for v in view_augments):
+            raise ValueError('ViewAugmentDataPreprocessor: view_augments must '
+                             'be a list of op configs or a list of lists (one '
+                             'per view), not a mix')
+        groups = view_augments if self.per_view else [view_augments]
+        self.view_augments = [[self._build(c) for c in g] for g in groups]
+        self.mask_view = mask_view
+        self.neg_regions_view = neg_regions_view
+        self.cpu_chunk = int(cpu_chunk)
+        self._random = StepRandom('view_augment')
+
+    @staticmethod
+    def _build(cfg) -> BatchViewAugment:
+        op = BATCH_AUGMENTS.build(cfg) if isinstance(cfg, dict) else cfg
+        if not isinstance(op, BatchViewAugment):
+            raise TypeError(f'ViewAugmentDataPreprocessor: {cfg} is not a '
+                            'batched view augmentation (BatchColorJitter, '
+                            'BatchRandomGrayscale, BatchGaussianBlur, '
+                            'BatchSolarize, BatchRandomFlip, ...)')
+        return op
+
+    def _ops_of(self, view: int, num_views: int) -> List[BatchViewAugment]:
+        if not self.per_view:
+            return self.view_augments[0]
+        if len(self.view_augments) != num_views:
+            raise ValueError(
+                f'ViewAugmentDataPreprocessor: {len(self.view_augments)} '
+                f'per-view augmentation lists for {num_views} views')
+        return self.view_augments[view]
+
+    def augment(self, views: List[Tensor], data_samples=None) -> List[Tensor]:
+        """Augment RGB float views (each (N, 3, H, W)); flips update
+        ``data_samples``' geometry.
+
+        The parameters of the whole batch are drawn first (view by view, op
+        by op, from one CPU generator), then applied; on the CPU in
+        sub-batches of ``cpu_chunk`` samples (a large temporary costs more
+        in page faults than the arithmetic on it), elsewhere at once."""
+        opss = [self._ops_of(v, len(views)) for v in range(len(views))]
+        if not any(opss):
+            return views
+        gen = self._random.torch()
+        out = []
+        for v, img in enumerate(views):
+            ops = opss[v]
+            if not ops:
+                out.append(img)
+                continue
+            n = img.shape[0]
+            params = [op.sample_params(n, gen) for op in ops]
+            dev = [{k: t.to(img.device, non_blocking=True)
+                    for k, t in p.items()} for p in params]
+            step = n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
+            parts = []
+            for start in range(0, n, step):
+                part = img[start:start + step]
+                for op, p in zip(ops, dev):
+                    part = op.apply(part, {k: t[start:start + step]
+                                           for k, t in p.items()})
+                parts.append(part)
+            img = parts[0] if len(parts) == 1 else torch.cat(parts)
+            for op, p in zip(ops, params):
+                if op.flips and data_samples is not None:
+                    for i in torch.nonzero(p['flip']).flatten().tolist():
+                        flip_geometry(data_samples[i], v, img.shape[-1],
+                                      self.mask_view, self.neg_regions_view)
+            out.append(img)
+        return out
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        if not isinstance(data, dict):
+            raise TypeError('ViewAugmentDataPreprocessor needs a dict batch '
+                            f'(default_collate), got {type(data).__name__}')
+        data = self.cast_data(data)
+        inputs = data['inputs']
+        data_samples = data.get('data_samples')
+        single = isinstance(inputs, Tensor)
+        views = [inputs] if single else list(inputs)
+        for v in views:
+            if v.dim() != 4 or v.shape[1] != 3:
+                raise ValueError('ViewAugmentDataPreprocessor: every view '
+                                 'must be (N, 3, H, W), got '
+                                 f'{tuple(v.shape)}')
+        views = [v.to(torch.float32, copy=True) for v in views]  # own copy
+        if self.input_order == 'bgr':  # the ops work on RGB
+            views = [v[:, [2, 1, 0]] for v in views]
+        if training:
+            views = self.augment(views, data_samples)
+        # output order: the input order, swapped when to_rgb
+        out_rgb = (self.input_order == 'rgb') != self.to_rgb
+        if not out_rgb:
+            views = [v[:, [2, 1, 0]] for v in views]
+        if self._enable_normalize:
+            views = [(v - self.mean) / self.std for v in views]
+        return {'inputs': views[0] if single else views,
+                'data_samples': data_samples}

@@ -99,8 +99,15 @@ find_system_cuda() {
     [ -n "$d" ] && candidates+=("$d")
   fi
   for d in "${candidates[@]}"; do
-    if [ -n "$d" ] && [ "$(nvcc_major "$d")" = "$major" ]; then echo "$d"; return 0; fi
+    if [ -n "$d" ] && [ -f "$d/include/cuda_runtime.h" ] && [ "$(nvcc_major "$d")" = "$major" ]; then
+      echo "$d"; return 0
+    fi
   done
+}
+
+# torch_cuda_dir BUILD_PY: the nvidia/cu<major> folder of torch's CUDA wheels (include/, lib/).
+torch_cuda_dir() {
+  "$1" -c "import os, torch; print(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), 'nvidia', 'cu${TORCH_CUDA_VERSION%%.*}'))"
 }
 
 # assemble_pip_cuda BUILD_PY: a CUDA_HOME made of the pip nvcc of torch's CUDA version and the
@@ -118,16 +125,19 @@ assemble_pip_cuda() {
       "nvidia-nvvm==$TORCH_CUDA_VERSION.*" "nvidia-cuda-cccl==$TORCH_CUDA_VERSION.*"
     touch "$dest/.ready"
   fi
-  local torch_nv
-  torch_nv=$("$py" -c "import os, torch; print(os.path.join(os.path.dirname(os.path.dirname(torch.__file__)), 'nvidia', 'cu$major'))")
+  local torch_nv n
+  torch_nv=$(torch_cuda_dir "$py")
   if [ ! -d "$torch_nv/include" ] || [ ! -d "$torch_nv/lib" ]; then
     echo "install.sh: torch's CUDA wheels are missing ($torch_nv/include, $torch_nv/lib)" >&2
     return 1
   fi
   mkdir -p "$home/lib" "$home/targets/x86_64-linux"
-  for e in "$torch_nv"/include/*; do [ -e "$home/include/${e##*/}" ] || ln -s "$e" "$home/include/"; done
-  for e in "$torch_nv"/lib/*; do [ -e "$home/lib/${e##*/}" ] || ln -s "$e" "$home/lib/"; done
-  [ -e "$home/lib/libcudart.so" ] || ln -s "libcudart.so.$major" "$home/lib/libcudart.so"
+  # torch's entries as links (the toolkit wheels' own files stay; links are renewed)
+  for e in "$torch_nv"/include/* "$torch_nv"/lib/*; do
+    n="$home/${e#"$torch_nv"/}"
+    if [ ! -e "$n" ] || [ -L "$n" ]; then ln -sfn "$e" "$n"; fi
+  done
+  ln -sfn "libcudart.so.$major" "$home/lib/libcudart.so"
   ln -sfn lib "$home/lib64"
   ln -sfn ../../include "$home/targets/x86_64-linux/include"
   ln -sfn ../../lib "$home/targets/x86_64-linux/lib"
@@ -177,6 +187,16 @@ build_mmcv_wheel() {
     fi
     echo "    CUDA_HOME=$cuda_home TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST"
     cuda_env=(FORCE_CUDA=1 "CUDA_HOME=$cuda_home" "TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST")
+    # the headers of torch's own CUDA libraries (cuBLAS, cuSPARSE, ...: ATen includes them;
+    # a toolkit without them still builds) and, if the toolkit has none, a libcudart.so
+    local torch_nv
+    torch_nv=$(torch_cuda_dir "$py")
+    cuda_env+=("CPATH=$torch_nv/include${CPATH:+:$CPATH}")
+    if [ ! -e "$cuda_home/lib64/libcudart.so" ]; then
+      mkdir -p "$CACHE/cuda-link"
+      ln -sfn "$torch_nv/lib/libcudart.so.${TORCH_CUDA_VERSION%%.*}" "$CACHE/cuda-link/libcudart.so"
+      cuda_env+=("LIBRARY_PATH=$CACHE/cuda-link${LIBRARY_PATH:+:$LIBRARY_PATH}")
+    fi
     step "build mmcv==$MMCV_VERSION with CPU and CUDA ops against torch $TORCH_VERSION (see the README for the time)"
   else
     step "build mmcv==$MMCV_VERSION with ops against torch $TORCH_VERSION (about 10 min on 2 cores)"

@@ -5,7 +5,8 @@ process each, ``MASTER_ADDR=127.0.0.1`` and one free ``MASTER_PORT``, train
 a few iterations of the tiny DenseCL demo run with gloo (as two real nodes
 would, see the README's multi-node commands): the two ranks' queues are
 identical and hold the keys of both nodes, and exactly one checkpoint (node
-0's rank 0) is written.
+0's rank 0) is written. The launcher hands ``MASTER_PORT`` (or ``PORT``) and
+the node settings to torchrun.
 """
 import os
 import os.path as osp
@@ -96,3 +97,25 @@ def test_two_nodes_on_one_machine(demo_data, tmp_path):  # noqa: F811
     for name in ('queue.feats', 'dense_queue.feats'):
         key = name if name in saved['state_dict'] else 'module.' + name
         assert torch.equal(saved['state_dict'][key], r0[name]), name
+
+
+@pytest.mark.parametrize('env,port', [
+    (dict(MASTER_PORT='23456'), '23456'),
+    (dict(PORT='23457', MASTER_PORT='23456'), '23457'),  # PORT first
+    ({}, '29500')])  # several nodes: a fixed default, the same on each
+def test_master_port_reaches_torchrun(tmp_path, env, port):
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\necho "$@"\n')  # prints torchrun's arguments
+    fake.chmod(0o755)
+    run_env = {k: v for k, v in os.environ.items()
+               if k not in ('PORT', 'MASTER_PORT')}
+    run_env.update(PYTHON=str(fake), NNODES='2', NODE_RANK='1',
+                   MASTER_ADDR='10.0.0.1', **env)
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'),
+                           'cfg.py', '8'], env=run_env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    args = proc.stdout.split()
+    for expected in ('--nnodes=2', '--node_rank=1', '--master_addr=10.0.0.1',
+                     f'--master_port={port}', '--nproc_per_node=8'):
+        assert expected in args, (expected, args)

@@ -163,7 +163,9 @@ def test_losses_and_gradients_on_cuda_equal_the_cpu(method):
 # --------------------------------------------------------------------------
 # AMP and channels_last
 # --------------------------------------------------------------------------
-AMP = {'fp16': (torch.float16, 2e-2), 'bf16': (torch.bfloat16, 5e-2)}
+# relative tolerance of the loss: bf16 keeps 8 bits of mantissa, and the
+# 1 / tau = 5 of the logits scales its rounding (3.7 % seen on the CPU)
+AMP = {'fp16': (torch.float16, 2e-2), 'bf16': (torch.bfloat16, 1e-1)}
 
 
 @pytest.mark.parametrize('method', ['mocov2', 'densecl'])

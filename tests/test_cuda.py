@@ -85,9 +85,14 @@ def _maskco():
 
 
 def _saliency():
+    """Blur / mean fills: the default noise fills draw with
+    ``torch.randn_like`` on the images' device, whose numbers differ
+    between the CPU and CUDA by design."""
     from test_saliency_mocov2 import tiny_saliency, views
     torch.manual_seed(0)
-    return tiny_saliency(), views(n=6, size=64), None
+    model = tiny_saliency(fill=dict(type='BlurFill'),
+                          hard_negative_fill=dict(type='MeanFill'))
+    return model, views(n=6, size=64), None
 
 
 def _cmae():

@@ -153,7 +153,7 @@ check_cuda_ext() {
   so=$(ls "$1"/mmcv/_ext*.so | head -n1)
   readelf -d "$so" | grep -c 'NEEDED.*libcudart' >/dev/null \
     || { echo "install.sh: $so does not link libcudart: mmcv was built without CUDA" >&2; return 1; }
-  nm -D --defined-only "$so" | c++filt | grep -c 'roi_align_forward_cuda' >/dev/null \
+  nm -D --defined-only "$so" | c++filt | grep -ciE 'roi_?align_?forward_?cuda' >/dev/null \
     || { echo "install.sh: $so has no CUDA RoIAlign: mmcv was built without CUDA" >&2; return 1; }
 }
 

@@ -269,6 +269,8 @@ import mmcv.ops, mmpretrain.models, mmdet.models, mmseg.models  # noqa: F401
 from mmcv.ops import nms
 b = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10.]]); s = torch.tensor([0.9, 0.8])
 nms(b, s, 0.5)
+if torch.cuda.is_available():  # the CUDA flavour on a GPU host: its kernels run
+    nms(b.cuda(), s.cuda(), 0.5)
 print('torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__,
       'mmpretrain', mmpretrain.__version__, 'mmdet', mmdet.__version__, 'mmseg', mmseg.__version__)
 PY

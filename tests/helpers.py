@@ -88,12 +88,14 @@ _R50_RUNS = {
 }
 
 
-def pretrained_r50(base_dir, method='densecl'):
+def pretrained_r50(base_dir, method='densecl', dist_gpus=None):
     """Path of a 2-iteration mmmask ResNet-50 checkpoint of ``method``
     (a key of ``_R50_RUNS``) trained by tools/train.py, made once per test
-    session (kept under pytest's session temp dir)."""
+    session (kept under pytest's session temp dir); with ``dist_gpus``, by
+    ``tools/dist_train.sh CONFIG dist_gpus`` instead (NCCL on CUDA)."""
     base, model, views, keys = _R50_RUNS[method]
-    work = osp.join(str(base_dir), f'mmmask_{method}_r50_pretrain')
+    work = osp.join(str(base_dir), f'mmmask_{method}_r50_pretrain' +
+                    (f'_dist{dist_gpus}' if dist_gpus else ''))
     ckpt = osp.join(work, 'iter_2.pth')
     if osp.isfile(ckpt):
         return ckpt
@@ -123,8 +125,12 @@ def pretrained_r50(base_dir, method='densecl'):
                                  checkpoint=dict(by_epoch=False, interval=2))
             log_processor = dict(by_epoch=False)
             """))
-    proc = run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), cfg,
-                '--work-dir', work], extra_path=ROOT)
+    if dist_gpus:
+        cmd = ['env', f'PYTHON={sys.executable}', 'bash',
+               osp.join(ROOT, 'tools', 'dist_train.sh'), cfg, str(dist_gpus)]
+    else:
+        cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), cfg]
+    proc = run(cmd + ['--work-dir', work], extra_path=ROOT)
     check_ok(proc)
     assert osp.isfile(ckpt), os.listdir(work)
     return ckpt

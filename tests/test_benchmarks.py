@@ -58,6 +58,25 @@ def test_train_speed_memory_probe(capsys):
     assert math.isfinite(rows['mocov2']['mem']) and rows['mocov2']['mem'] > 0
 
 
+def test_train_speed_supervised_step(capsys):
+    """``--supervised``: images/s of a supervised step of the same ResNet,
+    and each method's images/s against it / 1.3 (issue 17's GPU goal)."""
+    bench = _load('train_speed')
+    rows = bench.main(['--methods', 'mocov2', '--depth', '18', '--img', '32',
+                       '--batch', '2', '--queue-len', '16', '--repeats', '1',
+                       '--warmup', '0', '--skip-data', '--skip-memory',
+                       '--threads', '1', '--supervised'])
+    out = capsys.readouterr().out
+    sup = rows['supervised_img_s']
+    assert math.isfinite(sup) and sup > 0
+    assert rows['mocov2']['vs_supervised'] == rows['mocov2']['model'] / (
+        sup / 1.3)
+    assert f'supervised ResNet-18 step (mmpretrain ImageClassifier): ' \
+        f'{sup:.1f} img/s' in out
+    assert re.search(r'mocov2: [0-9.]+ img/s = [0-9.]+ x \(supervised / 1.3\)',
+                     out), out
+
+
 # learning_signal's smallest setting (each test adds its budget / methods)
 TINY = ['--batch', '8', '--queue-len', '16', '--shot-draws', '1',
         '--threads', '1']

@@ -4,7 +4,8 @@
 #   bash tools/dist_train.sh CONFIG GPUS [train.py args...]
 #
 # GPUS processes per node. Environment overrides: NNODES (1), NODE_RANK (0),
-# MASTER_ADDR (127.0.0.1), PORT (a free port on one node, else 29500),
+# MASTER_ADDR (127.0.0.1), PORT or MASTER_PORT (a free port on one node,
+# else 29500; the same on every node),
 # PYTHON (python). Without CUDA it starts GPUS CPU processes that train with
 # the gloo backend (tools/train.py sets that up).
 set -euo pipefail

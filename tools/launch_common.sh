@@ -7,8 +7,9 @@
 #     fewer than MIN arguments: "usage: bash $0 USAGE" on stderr, exit 2.
 # launch_torchrun PATH_FIRST NPROC SCRIPT [SCRIPT ARGS...]
 #     exec torchrun with NPROC processes per node running SCRIPT. Environment:
-#     NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (a free port on
-#     one node, else 29500: every node must use the same port), PYTHON.
+#     NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT or MASTER_PORT
+#     (a free port on one node, else 29500: every node must use the same
+#     port), PYTHON.
 # launch_srun PATH_FIRST PARTITION JOB_NAME SCRIPT [SCRIPT ARGS...]
 #     srun SCRIPT on Slurm. Environment: GPUS (8, tasks in all),
 #     GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra srun arguments,
@@ -42,7 +43,7 @@ launch_torchrun() {
   local master_addr=${MASTER_ADDR:-127.0.0.1}
   local python
   python=${PYTHON:-$(command -v python || command -v python3)}
-  local port=${PORT:-}
+  local port=${PORT:-${MASTER_PORT:-}}
   if [ -z "$port" ]; then
     if [ "$nnodes" = 1 ]; then
       port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("", 0)); print(s.getsockname()[1])')

@@ -13,7 +13,14 @@ random order, so that no variant always follows the same one):
     do (query encoder forward + backward, key encoder forward and EMA, the neck
     layers, the loss matmuls against the queue, the SGD step, the enqueue);
 (d) the data pipeline alone: images/s of the config's train dataloader (on
-    the demo images when the config's data root is missing).
+    the demo images when the config's data root is missing);
+(e) with ``--supervised``: images/s of a supervised training step of the
+    same ResNet (mmpretrain ``ImageClassifier``, 1000 classes, one view,
+    same batch, image size, AMP and memory format), measured after the
+    others with the same warm-up and repeats; each method's images/s is
+    then also given as ``img/s / (supervised img/s / 1.3)`` (a MoCo step
+    adds a key-encoder forward, about 1/3 of a forward + backward; issue
+    17's goal is >= 0.7 on a GPU).
 
 The ratios (mmmask/mmpretrain, mmmask/floor, DenseCL/MoCo v2) are medians of
 the per-round ratios (see :func:`paired_ratio`).
@@ -31,6 +38,10 @@ Example (the numbers in docs/benchmarks.md)::
     python tools/benchmarks/train_speed.py --threads 2
     python tools/benchmarks/train_speed.py --depth 18 --img 64 --batch 4 \
         --queue-len 1024 --repeats 2 --warmup 1 --data-batches 2  # seconds
+    # on a GPU (tools/gpu_check.sh runs both)
+    python tools/benchmarks/train_speed.py --device cuda --batch 64
+    python tools/benchmarks/train_speed.py --device cuda --batch 64 \
+        --amp --channels-last --supervised
 """
 import argparse
 import copy
@@ -84,6 +95,8 @@ def parse_args(argv=None):
     p.add_argument('--data-batches', type=int, default=10)
     p.add_argument('--skip-data', action='store_true')
     p.add_argument('--skip-memory', action='store_true')
+    p.add_argument('--supervised', action='store_true',
+                   help='also time a supervised ResNet training step')
     p.add_argument('--json', default=None, help='also write results here')
     # internal: one variant's memory in a subprocess
     p.add_argument('--_memory-probe', default=None, help=argparse.SUPPRESS)
@@ -400,6 +413,55 @@ def data_throughput(method: str, args):
     return n / (time.perf_counter() - t0)
 
 
+def supervised_step_time(args, device):
+    """Seconds per step (median of ``--repeats`` after ``--warmup``) of a
+    supervised mmpretrain ``ImageClassifier`` (the same ResNet, global
+    pooling, a 1000-class linear head, cross-entropy) on ``--batch`` images
+    of ``--img`` px, with the same AMP / channels_last settings."""
+    import mmpretrain.models  # noqa: F401
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    channels = 512 if args.depth in (18, 34) else 2048
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(dict(
+            type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=args.depth),
+            neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=1000,
+                      in_channels=channels,
+                      loss=dict(type='CrossEntropyLoss')),
+            data_preprocessor=dict(type='ClsDataPreprocessor',
+                                   mean=[123.675, 116.28, 103.53],
+                                   std=[58.395, 57.12, 57.375],
+                                   to_rgb=True)))
+    model.to(device).train()
+    if args.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optim = dict(type='OptimWrapper', optimizer=dict(
+        type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
+    if args.amp and device.type == 'cuda':
+        optim.update(type='AmpOptimWrapper', dtype='bfloat16')
+    wrapper = build_optim_wrapper(model, optim)
+    g = torch.Generator().manual_seed(0)
+    data = dict(inputs=torch.randint(0, 256, (args.batch, 3, args.img,
+                                              args.img), generator=g,
+                                     dtype=torch.uint8),
+                data_samples=[DataSample().set_gt_label(i % 1000)
+                              for i in range(args.batch)])
+    for _ in range(args.warmup):
+        model.train_step(data, wrapper)
+    times = []
+    for _ in range(args.repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        model.train_step(data, wrapper)
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def paired_ratio(times, num: tuple, den: tuple) -> float:
     """Median over rounds of the step time of ``num`` / that of ``den`` in
     the same round (keys ``(method, variant)``): a round runs every variant
@@ -473,6 +535,15 @@ def main(argv=None):
                              ('mocov2', 'mmmask'))
         print(f'\nDenseCL/MoCo v2 (mmmask step): {ratio:.3f}')
         rows['densecl_vs_mocov2'] = ratio
+    if args.supervised:
+        sup = args.batch / supervised_step_time(args, device)
+        rows['supervised_img_s'] = sup
+        print(f'\nsupervised ResNet-{args.depth} step (mmpretrain '
+              f'ImageClassifier): {sup:.1f} img/s')
+        for m in args.methods:
+            rows[m]['vs_supervised'] = rows[m]['model'] / (sup / 1.3)
+            print(f"{m}: {rows[m]['model']:.1f} img/s = "
+                  f"{rows[m]['vs_supervised']:.3f} x (supervised / 1.3)")
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(median_s={f'{m}/{v}': t for (m, v), t in

@@ -82,15 +82,17 @@ def fit_ridge_probe(feats: torch.Tensor, labels: torch.Tensor,
     Returns:
         (C + 1, num_classes) weights (last row: bias); scores ``[x, 1] @ W``.
     """
-    x = torch.cat([feats.double(), feats.new_ones(len(feats), 1).double()],
+    x = torch.cat([feats.float(), feats.new_ones(len(feats), 1).float()],
                   dim=1)
-    counts = torch.bincount(labels, minlength=num_classes).double()
+    counts = torch.bincount(labels, minlength=num_classes).float()
     w = (1.0 / counts.clamp(min=1))[labels]  # (P, )
-    y = F.one_hot(labels, num_classes).double()
-    xtx = x.T @ (x * w[:, None])
+    y = F.one_hot(labels, num_classes).float()
+    xw = x * w[:, None]
+    # float32 products, the (C + 1) x (C + 1) solve in float64
+    xtx, xty = (x.T @ xw).double(), (xw.T @ y).double()
     lam = reg * torch.trace(xtx) / x.shape[1]
     eye = torch.eye(x.shape[1], dtype=xtx.dtype)
-    return torch.linalg.solve(xtx + lam * eye, x.T @ (y * w[:, None])).float()
+    return torch.linalg.solve(xtx + lam * eye, xty).float()
 
 
 def mean_iou(pred: torch.Tensor, target: torch.Tensor,

@@ -132,6 +132,10 @@ FCN_CONFIG = """\
 # FCN ResNet-18-D8 (base {base} channels) on the composited digits
 # (written by tools/benchmarks/dense_signal.py)
 default_scope = 'mmseg'
+custom_imports = dict(imports=['mmseg.datasets', 'mmseg.engine',
+                               'mmseg.evaluation', 'mmseg.models',
+                               'mmseg.visualization'],
+                      allow_failed_imports=False)
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreprocessor', mean={mean}, std={std}, bgr_to_rgb=True,
@@ -255,7 +259,7 @@ def spread(values):
 
 def main(argv=None):
     args = parse_args(argv)
-    ls.quiet_logs()
+    ls.quiet_logs()  # init_weights logs every tensor
     if args.threads:
         torch.set_num_threads(args.threads)
     from mmmask.datasets.builtin import dense_splits
@@ -304,12 +308,11 @@ def main(argv=None):
           'vs random init (spread) | vs mmmask MoCo v2 (spread) |')
     print('|---|---|---|---|---|---|---|---|')
     for name, r in rows.items():
-        sps = [s for s in r['sps'] if s == s]
-        print(f"| {name} | {r['steps']} | "
-              f"{statistics.mean(sps):.3f} | " if sps else
-              f"| {name} | {r['steps']} | - | ", end='')
-        print(' '.join(f'{m:.2f}' for m in r['miou']) +
-              f" | {statistics.mean(r['miou']):.2f} | "
+        sps = [s for s in r['sps'] if s == s]  # random init: no steps
+        sps = f'{statistics.mean(sps):.3f}' if sps else '-'
+        print(f"| {name} | {r['steps']} | {sps} | "
+              + ' '.join(f'{m:.2f}' for m in r['miou'])
+              + f" | {statistics.mean(r['miou']):.2f} | "
               f"{spread(r['miou']):.2f} | {diff(name, 'random')} | "
               f"{diff(name, REFERENCE)} |")
     return rows

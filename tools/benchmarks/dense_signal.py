@@ -138,7 +138,7 @@ custom_imports = dict(imports=['mmseg.datasets', 'mmseg.engine',
                       allow_failed_imports=False)
 norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
-    type='SegDataPreprocessor', mean={mean}, std={std}, bgr_to_rgb=True,
+    type='SegDataPreProcessor', mean={mean}, std={std}, bgr_to_rgb=True,
     pad_val=0, seg_pad_val=255, size=({size}, {size}))
 model = dict(
     type='EncoderDecoder',

@@ -188,3 +188,25 @@ def test_pipeline_speed_smallest_setting(capsys):
         assert 'not available' in device[0]
     else:
         assert math.isfinite(rows['device_ms']) and rows['device_ms'] > 0
+
+
+def test_dense_signal_smallest_setting(capsys, tmp_path):
+    """Methods pretrain, are fine-tuned through mmseg's runner (one process
+    each) and get a row of finite mIoU in the table (MaskCo: the view
+    geometry at another image size; mmpretrain's DenseCL: the other
+    library)."""
+    bench = _load('dense_signal')
+    methods = ['random', 'mmmask-maskco', 'mmpretrain-densecl']
+    rows = bench.main(['--methods'] + methods + ['--steps', '1', '--ft-iters', '2', '--num-train', '8',
+                       '--num-val', '4', '--seeds', '0', '--batch', '4',
+                       '--queue-len', '16', '--base-channels', '8',
+                       '--ft-batch', '2', '--threads', '1', '--work-dir',
+                       str(tmp_path)])
+    out = capsys.readouterr().out
+    assert list(rows) == methods
+    table = _table_rows(out, set(methods))
+    assert len(table) == len(methods), out
+    for ln in table:
+        miou = float(ln.split('|')[5])
+        assert math.isfinite(miou) and 0 <= miou <= 100
+    assert rows['mmmask-maskco']['steps'] == 1

@@ -33,5 +33,12 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=100,
                     max_keep_ckpts=2))
+# default_runtime's hooks, plus the online dense probe (dense/miou in the log
+# every 100 iterations; one evaluation costs about one training step)
+custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH'),
+                dict(type='ExactResumeHook'),
+                dict(type='NonFiniteLossHook', action='error'),
+                dict(type='TrainDataCheckHook'),
+                dict(type='OnlineDenseProbeHook', interval=100)]
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ['weighted_knn_scores', 'knn_accuracy', 'extract_features']
+__all__ = ['weighted_knn_scores', 'knn_accuracy', 'extract_features',
+           'few_shot_knn_accuracy']
 
 
 @torch.no_grad()
@@ -123,3 +124,29 @@ def extract_features(backbone: nn.Module, dataloader,
     finally:
         backbone.train(was_training)
     return torch.cat(feats), torch.cat(labels)
+
+
+def few_shot_knn_accuracy(train_feats: torch.Tensor,
+                          train_labels: torch.Tensor,
+                          test_feats: torch.Tensor, test_labels: torch.Tensor,
+                          shots: int, draws: int = 10, seed: int = 0,
+                          k: int = 20, temperature: float = 0.07) -> float:
+    """Mean top-1 accuracy (percent) of the weighted kNN over ``draws``
+    labelled subsets of ``shots`` training samples per class (seeded
+    numpy draws without replacement; a class with fewer samples gives all
+    it has)."""
+    import numpy as np
+    labels = train_labels.long().view(-1)
+    num_classes = int(max(labels.max(), test_labels.max())) + 1
+    rng = np.random.default_rng(seed)
+    accs = []
+    for _ in range(draws):
+        idx = np.concatenate([
+            rng.choice(np.flatnonzero(labels.numpy() == c),
+                       min(shots, int((labels == c).sum())), replace=False)
+            for c in range(num_classes) if (labels == c).any()])
+        idx = torch.from_numpy(idx)
+        accs.append(knn_accuracy(train_feats[idx], labels[idx], test_feats,
+                                 test_labels, num_classes, k, temperature,
+                                 topk=(1, ))['top1'])
+    return sum(accs) / len(accs)

@@ -107,6 +107,8 @@ def parse_args(argv=None):
                    help='ResNet: C5 is 1 x 1 at 32 px (the calibration '
                    'setting); ResNet_CIFAR: 4 x 4')
     p.add_argument('--base-channels', type=int, default=32)
+    p.add_argument('--view-size', type=int, default=32,
+                   help='side of the two views (crops are resized to it)')
     p.add_argument('--vit-dims', type=int, default=128,
                    help='ViT methods: width (4 px patches, 8 x 8 tokens)')
     p.add_argument('--vit-layers', type=int, default=4)
@@ -258,11 +260,13 @@ def cmae_views(views: TwoViews, batch: torch.Tensor, shift: int = 4):
         torch.set_num_threads(threads)
 
 
-def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator):
+def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator,
+                   ori_shape=(32, 32)):
     """MaskCo's data samples for crops ``boxes`` (2, n, 4) resized to
     ``size`` (no flips here): a region in each overlap, in both views'
     pixels, and its mask in the query view (what ``GeometricMultiView`` +
-    ``SampleOverlapRegion`` give in a config's pipeline)."""
+    ``SampleOverlapRegion`` give in a config's pipeline); ``ori_shape``: the
+    input images' (h, w)."""
     from mmpretrain.structures import DataSample
 
     from mmmask.datasets.transforms import ViewGeometry, map_boxes
@@ -276,7 +280,7 @@ def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator):
             sx, sy = size / (x1 - x0), size / (y1 - y0)
             geoms.append(ViewGeometry(
                 np.array([[sx, 0, -x0 * sx], [0, sy, -y0 * sy], [0, 0, 1]]),
-                ori_shape=(32, 32), view_shape=(size, size)))
+                ori_shape=tuple(ori_shape), view_shape=(size, size)))
         lo = np.maximum(q_box[:2], k_box[:2])
         hi = np.minimum(q_box[2:], k_box[2:])
         valid = bool((hi > lo).all())
@@ -382,9 +386,9 @@ def build_method(name: str, args):
             saliency_mocov2=dict(
                 type='SaliencyMoCoV2', saliency_layer='layer1',
                 query_mask=dict(type='SaliencyGridMaskGenerator',
-                                base_size=32),
+                                base_size=args.view_size),
                 hard_negative_mask=dict(type='ForegroundMaskGenerator',
-                                        base_size=32),
+                                        base_size=args.view_size),
                 fill=dict(type='MeanFill', mode='image'),
                 hard_negative_fill=dict(type='MeanFill', mode='image')),
             maskco=dict(type='MaskCo', mask_head=dict(
@@ -454,7 +458,7 @@ def pretrain(name, args, data, max_steps=None):
     train_x = data[0]
     model = build_method(name, args)
     model.train()
-    views = TwoViews()
+    views = TwoViews(size=args.view_size)
     opt = make_optimizer(model.parameters(), family(name), args)
     rng = np.random.default_rng(train_seed(args))
     np.random.seed(train_seed(args))  # in-model masks (the runner seeds it)
@@ -463,7 +467,8 @@ def pretrain(name, args, data, max_steps=None):
 
     def step(idx):
         inputs = make_views(views, train_x[idx])
-        samples = (maskco_samples(views.boxes, inputs[0].shape[-1], rng)
+        samples = (maskco_samples(views.boxes, inputs[0].shape[-1], rng,
+                                  train_x.shape[-2:])
                    if name.endswith('maskco') else [])
         losses = model.loss(inputs, samples)
         loss = sum(v for v in losses.values())

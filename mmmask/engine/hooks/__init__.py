@@ -6,6 +6,7 @@ from .nonfinite_loss import NonFiniteLossHook
 from .safe_checkpoint import (SafeCheckpointHook,  # noqa: F401
                               ensure_safe_checkpoint_hook)
 from .online_knn import OnlineKNNHook  # noqa: F401
+from .online_dense_probe import OnlineDenseProbeHook  # noqa: F401
 
 __all__ = ['LossWeightWarmupHook', 'ExactResumeHook', 'NonFiniteLossHook',
            'TrainDataCheckHook', 'ensure_custom_hook']

@@ -7,16 +7,14 @@
 # (METHODS.md section 4, docs/masking.md).
 _base_ = ['./mocov2_r50.py']
 
-# Two MoCo v2 views that keep their geometry (mmmask's RandomResizedCrop and
-# RandomFlip record it), redrawn up to 10 times until they overlap by >= 5 %
+# Two MoCo v2 views that keep their geometry (DecodeMultiViewCrops records
+# the crops, the device-side flip updates the regions), redrawn up to 10 times until they overlap by >= 5 %
 # of the smaller crop; a region in the overlap (sides 0.3-0.6 of it) in both
 # views' pixels, masked in the query view. A sample whose views still do not
 # overlap is left out of the loss.
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='GeometricMultiView', num_views=2,
-         transforms=[{{_base_.view_pipeline}}], min_overlap=0.05,
-         max_attempts=10),
+    dict(type='DecodeMultiViewCrops', num_views=2,
+         crop={{_base_.view_crop}}, min_overlap=0.05, max_attempts=10),
     dict(type='SampleOverlapRegion',
          generator=dict(type='RegionMaskGenerator', side_range=(0.3, 0.6)),
          num_neg_regions=0),  # K same-image negatives (with the flag below)

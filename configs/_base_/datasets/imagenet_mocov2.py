@@ -18,11 +18,13 @@ data_preprocessor = dict(
     input_order='bgr',  # mmcv loads BGR
     view_augments={{_base_.view_augments}})
 
-# CPU side of one view: the crop only (GeometricMultiView configs reuse it)
+# CPU side: one fused transform reads the file, draws both views' crops
+# (mmpretrain's RandomResizedCrop draw), decodes once (at a reduced JPEG scale
+# only when every crop keeps its output resolution) and resizes each crop
+# (PIL's antialiased filter), recording each view's geometry.
 view_pipeline = [{{_base_.view_crop}}]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiView', num_views=2, transforms=[view_pipeline]),
+    dict(type='DecodeMultiViewCrops', num_views=2, crop={{_base_.view_crop}}),
     dict(type='PackInputs'),
 ]
 

@@ -1,9 +1,12 @@
 from .dist import batch_shuffle, batch_unshuffle, gather_all
+from .layer_output import find_layer, layer_output
 from .momentum_encoder import MomentumEncoder
+from .pretrained import backbone_state, build_frozen
 from .queue import FeatureQueue
 from .roi_align import roi_align
 from .step_random import StepRandom, step_seed
 
 __all__ = ['gather_all', 'batch_shuffle', 'batch_unshuffle',
            'MomentumEncoder', 'FeatureQueue', 'roi_align', 'StepRandom',
-           'step_seed']
+           'step_seed', 'find_layer', 'layer_output', 'backbone_state',
+           'build_frozen']

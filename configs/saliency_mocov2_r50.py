@@ -38,8 +38,9 @@ model = dict(
     # 'mean': as 'blur', the cells set to the view's channel mean.
     # From the command line: --cfg-options model.strategy=blur.
     # Any of query_mask / fill / hard_negative_mask / hard_negative_fill
-    # given here replaces the strategy's part (e.g. query_mask=dict(
-    # type='SaliencyGridMaskGenerator', focal_prob=0.0)).
+    # given here changes the strategy's part: its arguments (e.g.
+    # query_mask=dict(base_size=64) for 64 px views), or, with another
+    # type, the whole part (e.g. fill=dict(type='MeanFill')).
     strategy='hp',
     # The hard negative's similarity is scaled by alpha, then / tau as every
     # logit; hard_negative=False leaves it out.

@@ -315,6 +315,7 @@ def test_blur_and_mean_as_the_authors_run_them(strategy, at_iter):
     for view, mask, src in (('query', 'query_mask', im_q),
                             ('hard_negative', 'hard_negative_mask', im_k)):
         m = out[mask]
+        assert m.any()
         assert (m == m[:, :1]).all()  # spatial: the same cells per channel
         if strategy == 'blur':
             fill = gaussian_blur(src, 31, 10.0)
@@ -336,10 +337,17 @@ def test_strategy_switch_and_explicit_parts():
             hp.query_mask.max_fg_ratio) == (0.2, 0.7, 0.55)
     assert (hp.hard_negative_mask.focal_size,
             hp.hard_negative_mask.channel_prob) == (130, 0.7)
-    # an explicit part replaces only that part of the strategy
+    # a part of another type replaces only that part of the strategy
     mixed = tiny_saliency(strategy='blur', fill=dict(type='MeanFill'))
     assert type(mixed.fill).__name__ == 'MeanFill'
     assert type(mixed.hard_negative_fill).__name__ == 'BlurFill'
+    # a part without a type (or of the same type) changes its arguments
+    small = tiny_saliency(strategy='blur', query_mask=dict(base_size=64),
+                          hard_negative_fill=dict(sigma=3.0))
+    assert small.query_mask.base_size == 64
+    assert small.query_mask.focal_prob == 0.0  # the rest: still 'blur'
+    assert (small.hard_negative_fill.sigma,
+            small.hard_negative_fill.kernel_size) == (3.0, 31)
     with pytest.raises(ValueError, match="strategy must be one of "
                        r"\('hp', 'blur', 'mean'\), got 'noise'"):
         tiny_saliency(strategy='noise')

@@ -54,6 +54,18 @@ SALIENCY_STRATEGIES = dict(
         hard_negative_fill=dict(type='MeanFill', mode='image')))
 
 
+def _merge_part(preset: dict, given: Optional[dict]) -> dict:
+    """A part of the strategy with the config's changes: None keeps the
+    strategy's; a dict of the same ``type`` (or none) updates it key by key
+    (e.g. ``dict(base_size=64)``); another ``type`` replaces it."""
+    if given is None:
+        return preset
+    given = dict(given)
+    if given.get('type', preset['type']) != preset['type']:
+        return given
+    return {**preset, **given}
+
+
 @MODELS.register_module()
 class SaliencyMoCoV2(MoCoV2):
     """MoCo v2 with saliency-guided masking of the query and a hard negative.
@@ -87,13 +99,15 @@ class SaliencyMoCoV2(MoCoV2):
             authors' masking strategies, which set the four parts below
             together (:data:`SALIENCY_STRATEGIES`).
         query_mask (dict, optional): query-view generator
-            (``MASK_GENERATORS``); None: the strategy's.
+            (``MASK_GENERATORS``).
         fill (dict, optional): query fill, its ``transform_view`` applied to
-            every view first; None: the strategy's.
+            every view first.
         hard_negative_mask (dict, optional): hard-negative generator
-            (``ForegroundMaskGenerator``); None: the strategy's.
-        hard_negative_fill (dict, optional): its fill; None: the
-            strategy's.
+            (``ForegroundMaskGenerator``).
+        hard_negative_fill (dict, optional): its fill.
+            Each of these four: None keeps the strategy's part; a dict of
+            the same type (or without one) changes its arguments (e.g.
+            ``query_mask=dict(base_size=64)``); another type replaces it.
         hard_negative (bool): False leaves the hard negative out (plain MoCo
             v2 on the masked query).
         alpha (float): hard-negative similarity scale (2.0).
@@ -138,7 +152,7 @@ class SaliencyMoCoV2(MoCoV2):
         parts = dict(query_mask=query_mask, fill=fill,
                      hard_negative_mask=hard_negative_mask,
                      hard_negative_fill=hard_negative_fill)
-        parts = {k: preset[k] if v is None else v for k, v in parts.items()}
+        parts = {k: _merge_part(preset[k], v) for k, v in parts.items()}
         self.query_mask = MASK_GENERATORS.build(parts['query_mask'])
         self.fill = build_fill(parts['fill'])
         self.hard_negative_mask = (MASK_GENERATORS.build(

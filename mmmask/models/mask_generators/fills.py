@@ -3,7 +3,7 @@
 A fill is called on a normalised batch after the mask is drawn::
 
     view = fill.transform_view(images)       # every view of the method
-    filled = fill(view, mask, generator=g)   # (N, C, H, W), mask (N, 1|C, H, W)
+    filled = fill(view, mask, generator=g)  # mask (N, 1|C, H, W)
 
 ``fill.transform_view(x)`` is applied to **every** view of the method
 (identity except for the high-pass fill, which filters every view) and

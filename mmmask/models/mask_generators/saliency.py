@@ -155,8 +155,8 @@ class _SaliencyGridBase(BaseMaskGenerator):
         ratio = float(rng.uniform(*self.ratio_range))
         n_fg, n_bg = self.cell_counts(ratio, int(fg.sum()))
         draws = c if kind == 'channel' else 1  # channel-wise: own cells each
-        cells = np.stack([pick_cells(rng, fg, n_fg) | pick_cells(rng, ~fg, n_bg)
-                          for _ in range(draws)])
+        cells = np.stack([pick_cells(rng, fg, n_fg)
+                          | pick_cells(rng, ~fg, n_bg) for _ in range(draws)])
         cells = np.broadcast_to(cells, (c, ) + fg.shape).copy()
         return dict(mask=cells_to_pixels(cells, shape), cells=cells,
                     foreground=fg, kind=kind, ratio=ratio, num_fg=n_fg,

@@ -11,7 +11,7 @@ _base_ = ['./mocov2_r50.py']
 # the crops, the device-side flip updates the regions), redrawn up to 10 times until they overlap by >= 5 %
 # of the smaller crop; a region in the overlap (sides 0.3-0.6 of it) in both
 # views' pixels, masked in the query view. A sample whose views still do not
-# overlap is left out of the loss.
+# overlap is left out of the loss and of the key queue.
 train_pipeline = [
     dict(type='DecodeMultiViewCrops', num_views=2,
          crop={{_base_.view_crop}}, min_overlap=0.05, max_attempts=10),

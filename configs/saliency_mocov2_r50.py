@@ -19,25 +19,30 @@ model = dict(
     saliency_backbone=None,  # e.g. dict(type='ResNet', depth=50, out_indices=(3, ))
     saliency_checkpoint=None,
     grid_size=7,          # 7 x 7 cells of 32 x 32 px on a 224 view
-    # Query view: r ~ U[0.05, 0.25], int(49 r) cells, foreground share
-    # round(min(r * fg_ratio, 0.55) * 49); focal p 0.2 (keep 200 x 200),
-    # else channel-wise (0.7) or spatial (0.3) grid masking. Foreground:
-    # saliency >= mean - 0.6 std, cells at their true positions.
-    query_mask=dict(type='SaliencyGridMaskGenerator', grid_size=7,
-                    ratio_range=(0.05, 0.25), fg_std_factor=0.6,
-                    max_fg_ratio=0.55, focal_prob=0.2, focal_size=200,
-                    channel_prob=0.7, base_size=224),
-    # 'hp' (default): noise std 0.18, both views high-pass filtered
-    # x - GaussBlur(k 11, sigma 5). Alternatives:
-    # dict(type='BlurFill', kernel_size=31, sigma=10.0) ('blur'),
-    # dict(type='MeanFill', mode='image') ('mean').
-    fill=dict(type='HighPassNoiseFill', std=0.18, kernel_size=11, sigma=5.0),
-    # Hard negative: the key view with foreground cells masked,
-    # r ~ U[0.4, 0.7] (focal variant: a 130 x 130 square), noise std 0.14,
-    # its logit scaled by alpha before / tau. None disables it.
-    hard_negative_mask=dict(type='ForegroundMaskGenerator', grid_size=7,
-                            ratio_range=(0.4, 0.7), fg_std_factor=0.6,
-                            focal_prob=0.2, focal_size=130, base_size=224),
-    hard_negative_fill=dict(type='NoiseFill', std=0.14),
+    # Masking strategy, one switch for the query mask, its fill, the hard
+    # negative's mask and its fill (the authors' --strategy; the exact
+    # settings are SALIENCY_STRATEGIES in mmmask/models/algorithms/
+    # saliency_mocov2.py). Foreground: saliency >= mean - 0.6 std, cells at
+    # their true positions. Query: r ~ U[0.05, 0.25], int(49 r) cells;
+    # hard negative: the key view, foreground cells only, r ~ U[0.4, 0.7].
+    # 'hp' (the paper's): both views high-pass filtered x - GaussBlur(k 11,
+    #   sigma 5), then the masked cells get noise (query std 0.18, hard
+    #   negative 0.14); query: focal p 0.2 (keep a 200 x 200 square), else
+    #   channel-wise (0.7) or spatial (0.3) cells, round(min(r * fg_ratio,
+    #   0.55) * 49) of them foreground; hard negative: the same kinds (focal:
+    #   a 130 x 130 square placed uniformly), round(min(r * fg_ratio, 0.55)
+    #   * 49) foreground cells.
+    # 'blur': unfiltered views; spatial cells only (no focal, no channel-
+    #   wise, no 0.55 cap), copied from the Gaussian-blurred view (k 31,
+    #   sigma 10), in the query and the hard negative.
+    # 'mean': as 'blur', the cells set to the view's channel mean.
+    # From the command line: --cfg-options model.strategy=blur.
+    # Any of query_mask / fill / hard_negative_mask / hard_negative_fill
+    # given here changes the strategy's part: its arguments (e.g.
+    # query_mask=dict(base_size=64) for 64 px views), or, with another
+    # type, the whole part (e.g. fill=dict(type='MeanFill')).
+    strategy='hp',
+    # The hard negative's similarity is scaled by alpha, then / tau as every
+    # logit; hard_negative=False leaves it out.
     alpha=2.0,
 )

@@ -183,3 +183,40 @@ def test_densecl_with_a_coarser_num_grid():
         backbone=tiny_resnet18(), queue_len=8, feat_dim=4))
     losses = model.loss([torch.randn(2, 3, 96, 96), torch.randn(2, 3, 96, 96)])
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+def test_dense_neck_tells_densecl_its_grid():
+    """The neck's to_grid is the grid of its dense output (pooled to S x S,
+    or the native map); DenseCL matches on it and refuses a neck without
+    one."""
+    neck = MODELS.build(dict(type='DenseProjectionNeck', in_channels=64,
+                             hid_channels=8, out_channels=4, num_grid=2))
+    x = torch.randn(2, 64, 6, 6)
+    assert torch.equal(neck.to_grid(x), F.adaptive_avg_pool2d(x, 2))
+    assert neck([x])[1].shape == (2, 4, 4)
+    native = MODELS.build(dict(type='DenseProjectionNeck', in_channels=64,
+                               hid_channels=8, out_channels=4))
+    assert native.to_grid(x) is x
+    with pytest.raises(TypeError, match='DenseCL needs a neck with '
+                       'to_grid.*MLPProjectionNeck has none'):
+        MODELS.build(dict(
+            type='DenseCL', backbone=tiny_resnet18(),
+            neck=dict(type='MLPProjectionNeck', in_channels=64,
+                      hid_channels=8, out_channels=4),
+            head=dict(type='InfoNCEHead'), queue_len=8, feat_dim=4))
+
+
+def test_head_divides_extra_negative_similarities_by_its_tau():
+    """The algorithm passes similarities (cosines, maybe scaled); the head
+    turns them into logits with its own temperature."""
+    from mmmask.models.losses import info_nce
+    g = torch.Generator().manual_seed(0)
+    q = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    k = F.normalize(torch.randn(5, 8, generator=g), dim=1)
+    bank = F.normalize(torch.randn(7, 8, generator=g), dim=1)
+    sims = 2 * torch.einsum('nc,nc->n', q, k.roll(1, 0))[:, None]
+    head = MODELS.build(dict(type='InfoNCEHead', temperature=0.1))
+    assert torch.equal(head.loss(q, k, bank, sims),
+                       info_nce(q, k, bank, 0.1, sims / 0.1))
+    assert not torch.allclose(head.loss(q, k, bank, sims),
+                              info_nce(q, k, bank, 0.1, sims))

@@ -128,21 +128,73 @@ def test_hard_negative_masks_foreground_only():
     sal, fg = graded_saliency()
     gen = build('ForegroundMaskGenerator', focal_prob=0.0)
     rng = as_generator(2)
+    kinds = set()
     for _ in range(30):
         out = gen(rng, saliency=sal)
         cells = cells_of(out['mask'])
-        assert not (cells[0] & ~fg).any()
-        assert cells[0].sum() == round(out['ratio'] * fg.sum())
+        kinds.add(out['kind'])
+        assert not (cells & ~fg).any()  # no background cell, any channel
+        # r * fg_ratio stays below the 0.55 cap here: round(r * n_fg)
+        assert [int(c.sum()) for c in cells] == \
+            [round(out['ratio'] * fg.sum())] * 3
         assert 0.4 <= out['ratio'] <= 0.7
-    focal = build('ForegroundMaskGenerator', focal_prob=1.0)(
-        3, saliency=sal, image_size=(224, 224))
-    sq = focal['mask'][0]
-    rows, cols = np.nonzero(sq)
-    assert sq.sum() == 130 * 130
-    # centred on a foreground cell (columns 0-2 or the medium cell), clipped
-    # to the image
-    centre_col = (cols.min() + cols.max() + 1) / 2 / 32
-    assert centre_col <= 4.5
+    assert kinds == {'channel', 'spatial'}
+
+
+def test_hard_negative_kinds_as_the_query():
+    """The authors' Masking(mode='neg'): focal p 0.2, else channel-wise 0.7
+    / spatial 0.3, channel-wise cells drawn per channel."""
+    gen = build('ForegroundMaskGenerator')
+    rng = as_generator(5)
+    outs = [gen(rng, image_size=(56, 56)) for _ in range(1000)]
+    kinds = [o['kind'] for o in outs]
+    focal = kinds.count('focal') / 1000
+    channel = kinds.count('channel') / max(1, 1000 - kinds.count('focal'))
+    assert abs(focal - 0.2) < 4 * np.sqrt(0.2 * 0.8 / 1000)
+    assert abs(channel - 0.7) < 4 * np.sqrt(0.7 * 0.3 / 800)
+    differ = [not (o['cells'] == o['cells'][0]).all() for o in outs
+              if o['kind'] == 'channel']
+    assert sum(differ) > 0.9 * len(differ)
+    assert all((o['cells'] == o['cells'][0]).all() for o in outs
+               if o['kind'] == 'spatial')
+
+
+def test_hard_negative_foreground_count_is_capped():
+    """round(min(r * fg_ratio, 0.55) * 49): with every cell foreground and
+    r > 0.55 the count stops at round(0.55 * 49) = 27."""
+    gen = build('ForegroundMaskGenerator', focal_prob=0.0)
+    rng = as_generator(3)
+    seen = 0
+    for _ in range(200):
+        out = gen(rng)  # no saliency: every cell is foreground
+        n = int(out['cells'][0].sum())
+        assert n == round(min(out['ratio'], 0.55) * 49)
+        seen += out['ratio'] > 0.56
+    assert seen > 20
+    uncapped = build('ForegroundMaskGenerator', focal_prob=0.0,
+                     max_fg_ratio=1.0)(as_generator(0))
+    assert uncapped['cells'][0].sum() == round(uncapped['ratio'] * 49)
+
+
+def test_hard_negative_focal_square_is_placed_uniformly():
+    """The 130 x 130 square is a uniformly placed crop, wherever the
+    foreground is (here: the left columns)."""
+    sal, _ = graded_saliency()
+    gen = build('ForegroundMaskGenerator', focal_prob=1.0)
+    rng = as_generator(4)
+    lefts, tops = [], []
+    for _ in range(400):
+        sq = gen(rng, saliency=sal, image_size=(224, 224))['mask']
+        assert (sq == sq[0]).all()
+        rows, cols = np.nonzero(sq[0])
+        assert sq[0].sum() == 130 * 130
+        assert rows.max() - rows.min() + 1 == 130
+        lefts.append(cols.min())
+        tops.append(rows.min())
+    for pos in (np.array(lefts), np.array(tops)):
+        # uniform on [0, 94]: mean 47, sd 27.4; both ends reached
+        assert abs(pos.mean() - 47) < 4 * 27.4 / np.sqrt(400)
+        assert pos.min() < 8 and pos.max() > 86
 
 
 def test_cells_to_pixels_uneven_sizes():
@@ -232,6 +284,54 @@ def test_blur_and_high_pass_match_torchvision():
     hp = build('HighPassNoiseFill', std=0.18, kernel_size=11, sigma=5.0)
     assert torch.allclose(hp.transform_view(x),
                           x - tv_blur(x, [11, 11], [5.0, 5.0]), atol=1e-5)
+
+
+def test_high_pass_fill_pastes_noise_into_the_filtered_view():
+    """The authors' order: high-pass the view, then paste the noise. The
+    unmasked pixels are exactly the high-passed image (no mask boundary
+    leaks into them) and the masked ones are N(0, 0.18^2) noise."""
+    from torchvision.transforms.functional import gaussian_blur as tv_blur
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 3, 96, 96, generator=g)
+    mask = torch.zeros(4, 3, 96, 96, dtype=torch.bool)
+    mask[:, :, 20:60, 30:70] = True
+    mask[1, 0, 60:, :] = True
+    hp = build('HighPassNoiseFill', std=0.18, kernel_size=11, sigma=5.0)
+    out = hp(hp.transform_view(x), mask, torch.Generator().manual_seed(0))
+    high = x - tv_blur(x, [11, 11], [5.0, 5.0])
+    assert torch.allclose(out[~mask], high[~mask], atol=1e-6)
+    assert torch.equal(out[~mask], hp.transform_view(x)[~mask])
+    vals = out[mask]
+    assert abs(float(vals.std()) - 0.18) < 0.005
+    assert abs(float(vals.mean())) < 0.005
+    # the same generator state draws the same field
+    again = hp(hp.transform_view(x), mask, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+
+
+def test_noise_fill_draws_from_the_given_generator():
+    """Same generator state, same field; torch's global state untouched."""
+    x, mask = _batch()
+    fill = build('NoiseFill', std=0.14)
+    state = torch.get_rng_state()
+    a = fill(x, mask, torch.Generator().manual_seed(3))
+    b = fill(x, mask, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, fill(x, mask, torch.Generator().manual_seed(4)))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_cpu_stream_seeds_the_noise_on_the_device():
+    """CUDA images: the CPU generator gives one seed to a CUDA generator;
+    the field is drawn on the device, the same again from the same state."""
+    from mmmask.models.mask_generators.fills import randn_like
+    x = torch.zeros(2, 3, 64, 64, device='cuda')
+    a = randn_like(x, torch.Generator().manual_seed(3))
+    b = randn_like(x, torch.Generator().manual_seed(3))
+    assert a.device.type == 'cuda' and torch.equal(a, b)
+    assert abs(float(a.std()) - 1) < 0.05
+    assert not torch.equal(a, randn_like(x, torch.Generator().manual_seed(4)))
 
 
 def test_fill_rejects_a_wrong_mask_shape():

@@ -5,7 +5,8 @@
   flips, the region's pixels themselves agree after mapping;
 * the loss equals a direct computation (masking, MPH, torchvision's
   roi_align, the neck, cat + cross-entropy), same-image negatives included;
-* samples whose views did not overlap are left out of the loss;
+* samples whose views did not overlap are left out of the loss and of the
+  queue, also when two gloo ranks keep different numbers of keys;
 * missing pipeline keys are one clear error.
 """
 import numpy as np
@@ -220,3 +221,72 @@ def test_roi_align_equals_torchvisions(aligned, sampling_ratio, outside):
     ga, = torch.autograd.grad(a.sum(), feat)
     gb, = torch.autograd.grad(b.sum(), feat)
     assert torch.allclose(ga, gb, atol=1e-4)
+
+
+def test_samples_without_overlap_add_no_key_to_the_queue():
+    """Issue 16 item 7: only the valid samples' keys are enqueued (today's
+    code enqueued all four, the invalid ones near-constant)."""
+    torch.manual_seed(0)
+    model = tiny_maskco()
+    views, samples = make_batch([], n=4)
+    samples[1].region_valid = False
+    samples[3].region_valid = False
+    ref = tiny_maskco()
+    ref.load_state_dict(model.state_dict())
+    model.eval()
+    ref.eval()
+    before = model.queue.negatives().clone()
+    model.loss(views, samples)
+    keep = [0, 2]
+    ref.loss([v[keep] for v in views], [samples[i] for i in keep])
+    model.queue.flush()
+    ref.queue.flush()
+    assert int(model.queue.ptr) == 2
+    assert torch.allclose(model.queue.feats[:2], ref.queue.feats[:2],
+                          atol=1e-6)
+    assert torch.equal(model.queue.feats[2:], before[2:])  # untouched
+    for s in samples:
+        s.region_valid = False
+    model.loss(views, samples)
+    model.queue.flush()
+    assert int(model.queue.ptr) == 2  # nothing valid: nothing enqueued
+
+
+def _queue_worker(rank, port, out_dir):
+    import torch.distributed as dist
+
+    from mmmask.models.utils import FeatureQueue
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        queue = FeatureQueue(8, 4)
+        with torch.no_grad():
+            queue.feats.zero_()
+        keys = torch.arange(12.).view(3, 4) + 100 * rank
+        # rank 0 keeps 2 keys, rank 1 one: different counts per rank
+        valid = torch.tensor([[True, False, True], [False, False, True]][rank])
+        queue.enqueue(keys, valid)
+        queue.enqueue(keys[:2], torch.zeros(2, dtype=torch.bool))  # none
+        queue.flush()
+        torch.save(dict(feats=queue.feats, ptr=queue.ptr),
+                   f'{out_dir}/{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_queue_with_different_valid_counts_on_two_gloo_ranks(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    mp.spawn(_queue_worker, args=(port, str(tmp_path)), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f'{r}.pt') for r in range(2))
+    keys = torch.arange(12.).view(3, 4)
+    expected = torch.zeros(8, 4)
+    expected[:3] = torch.stack([keys[0], keys[2], keys[2] + 100])
+    for r in (r0, r1):  # the same queue on every rank, rank order
+        assert int(r['ptr']) == 3
+        assert torch.equal(r['feats'], expected)

@@ -1,11 +1,16 @@
 """Saliency-guided masking on MoCo v2 (METHODS.md section 3).
 
 * with a hand-made saliency map, the model masks the query where the
-  generator (same seed) says, foreground cells at their true positions, and
-  the hard negative only on the foreground;
+  generator (same stream) says, foreground cells at their true positions,
+  and the hard negative only on the foreground;
+* the ``hp`` strategy high-passes the views first and then pastes the noise
+  (unmasked pixels are exactly the high-passed view); ``blur`` / ``mean``
+  as the authors run them; one ``strategy`` switch sets all four parts;
+* masks and noise come from the per-rank, per-iteration stream;
 * the saliency map of the key encoder is the channel sum of its C5 map;
-* the hard-negative logit is alpha * q . k_hn / tau and the whole loss
-  equals a direct computation (torch.cat + cross-entropy);
+* the hard negative's similarity alpha * q . k_hn goes to the head, which
+  divides it by tau; the whole loss equals a direct computation
+  (torch.cat + cross-entropy);
 * a frozen saliency backbone loads from a local checkpoint (torchvision or
   mmmask layout), stays in eval mode, gets no gradient; a missing file or a
   wrong architecture is a clear error;
@@ -18,10 +23,20 @@ import torch.nn.functional as F
 from helpers import TINY_C5, build_mmmask_model, tiny_resnet18
 
 import mmmask.models  # noqa: F401
-from mmmask.models.mask_generators import as_generator
+from mmmask.models.mask_generators import gaussian_blur
+from mmmask.models.utils import StepRandom, step_random, step_seed
 from mmmask.registry import MASK_GENERATORS
 
 TAU, ALPHA = 0.2, 2.0
+
+
+@pytest.fixture
+def at_iter(monkeypatch):
+    """Pretend a runner is at iteration ``it`` (rank ``rank``)."""
+    def set_(it, rank=0):
+        monkeypatch.setattr(step_random, 'current_iter', lambda: it)
+        monkeypatch.setattr(step_random, 'get_rank', lambda: rank)
+    return set_
 
 
 def tiny_saliency(**kw):
@@ -45,7 +60,7 @@ def views(n=4, size=56, seed=0):
     return [torch.randn(n, 3, size, size, generator=g) for _ in range(2)]
 
 
-def test_masks_follow_a_handmade_saliency_map():
+def test_masks_follow_a_handmade_saliency_map(at_iter):
     sal, fg = handmade_saliency()
     assert fg[1:6, 4:7].all() and fg.sum() == 15
     qcfg = dict(type='SaliencyGridMaskGenerator', focal_prob=0.0,
@@ -58,11 +73,10 @@ def test_masks_follow_a_handmade_saliency_map():
     im_q, im_k = views()
     model.saliency_maps = lambda x: torch.from_numpy(sal)[None].repeat(
         len(x), 1, 1)
-    np.random.seed(3)
+    at_iter(3)
     out = model.prepare_views(im_q, im_k)
-    # the same draws, straight from the generators
-    np.random.seed(3)
-    rng = as_generator(None)
+    # the same draws, straight from the generators, with the stream's seed
+    rng = np.random.default_rng(step_seed('saliency_masks', 3, rank=0))
     qgen, hgen = MASK_GENERATORS.build(qcfg), MASK_GENERATORS.build(hcfg)
     q_expected = [qgen(rng, saliency=sal, image_size=(56, 56))
                   for _ in range(4)]
@@ -84,9 +98,10 @@ def test_masks_follow_a_handmade_saliency_map():
                            im_q[i][~torch.from_numpy(qm)])
         hm = out['hard_negative_mask'][i].numpy()
         assert np.array_equal(hm, h_expected[i]['mask'])
-        hcells = hm.reshape(3, 7, 8, 7, 8).all(axis=(2, 4))[0]
+        hcells = hm.reshape(3, 7, 8, 7, 8).all(axis=(2, 4))
         assert not (hcells & ~fg).any()
-        assert hcells.sum() == round(h_expected[i]['ratio'] * 15)
+        assert [int(c.sum()) for c in hcells] == \
+            [round(h_expected[i]['ratio'] * 15)] * 3
     assert torch.equal(out['key'], im_k)  # the key view is not masked
 
 
@@ -137,7 +152,7 @@ def test_a_map_coarser_than_the_grid_warns_once():
         model.saliency_maps(views(n=2, size=32)[0])
 
 
-def test_hard_negative_logit_and_loss_equal_a_direct_computation():
+def test_hard_negative_logit_and_loss_equal_a_direct_computation(at_iter):
     torch.manual_seed(0)
     model = tiny_saliency()
     im_q, im_k = views(n=6, size=64)
@@ -151,14 +166,13 @@ def test_hard_negative_logit_and_loss_equal_a_direct_computation():
         return loss_fn(q, k, neg, extra)
 
     model.head.loss = spy
-    np.random.seed(1)
-    torch.manual_seed(1)
+    at_iter(1)
     loss = model.loss([im_q, im_k])['loss_global']
 
-    # By hand, from the same draws: the first EMA update copies the online
-    # weights, so the key encoder is the online encoder here.
-    np.random.seed(1)
-    torch.manual_seed(1)
+    # By hand, from the same draws (the same iteration's stream, anew): the
+    # first EMA update copies the online weights, so the key encoder is the
+    # online encoder here.
+    model._random = StepRandom('saliency_masks')
     with torch.no_grad():
         v = model.prepare_views(im_q, im_k)
 
@@ -169,7 +183,8 @@ def test_hard_negative_logit_and_loss_equal_a_direct_computation():
     with torch.no_grad():
         k, k_hn = encode(v['key']), encode(v['hard_negative'])
     hn_logit = ALPHA * (q * k_hn).sum(1, keepdim=True) / TAU
-    assert torch.allclose(recorded['extra'], hn_logit, atol=1e-5)
+    # the algorithm passes the scaled cosine; the head divides it by tau
+    assert torch.allclose(recorded['extra'], hn_logit * TAU, atol=1e-5)
     logits = torch.cat([(q * k).sum(1, keepdim=True) / TAU,
                         q @ queue.t() / TAU, hn_logit], dim=1)
     expected = F.cross_entropy(logits, torch.zeros(6, dtype=torch.long))
@@ -181,7 +196,7 @@ def test_hard_negative_logit_and_loss_equal_a_direct_computation():
 
 
 def test_no_hard_negative_option():
-    model = tiny_saliency(hard_negative_mask=None)
+    model = tiny_saliency(hard_negative=False)
     out = model.prepare_views(*views(n=2))
     assert 'hard_negative' not in out
     assert torch.isfinite(model.loss(views(n=2))['loss_global'])
@@ -233,8 +248,168 @@ def test_saliency_checkpoint_errors(tmp_path):
                        'backbone'):
         tiny_saliency(saliency_backbone=dict(tiny_resnet18(), depth=50),
                       saliency_checkpoint=path)
+    # a mis-shaped tensor is named; a DDP-saved file ('module.') loads
+    net = _save_resnet(path, 'backbone.')
+    state = {'module.backbone.' + k: v for k, v in net.state_dict().items()}
+    torch.save(dict(state_dict=state), path)
+    model = tiny_saliency(saliency_backbone=tiny_resnet18(),
+                          saliency_checkpoint=path)
+    assert torch.equal(model.saliency_net.conv1.weight, net.conv1.weight)
+    state['module.backbone.conv1.weight'] = torch.zeros(3, 3, 1, 1)
+    torch.save(dict(state_dict=state), path)
+    with pytest.raises(KeyError, match=r"lacks 0 tensors .* has 1 of other "
+                       r"shapes \(e.g. \['conv1.weight'\]\)"):
+        tiny_saliency(saliency_backbone=tiny_resnet18(),
+                      saliency_checkpoint=path)
     with pytest.raises(ValueError, match='go together'):
         tiny_saliency(saliency_checkpoint=path)
     with pytest.raises(ValueError, match='grid_size=5'):
         tiny_saliency(query_mask=dict(type='SaliencyGridMaskGenerator',
                                       grid_size=5))
+
+
+# ------------------------------------------------------------ strategies
+def _hp(x):
+    return x - gaussian_blur(x, 11, 5.0)
+
+
+def test_hp_filters_the_views_then_pastes_the_noise(at_iter):
+    """The authors' order (issue 16 item 1): unmasked pixels of the query
+    and of the hard negative are exactly the high-passed views, the masked
+    cells hold noise of the configured std (0.18 / 0.14), the key is the
+    high-passed key view. Noise first and the filter after (the old order)
+    moves unmasked pixels near the cells and smears the noise."""
+    model = tiny_saliency()  # strategy 'hp'
+    sal, _ = handmade_saliency()
+    model.saliency_maps = lambda x: torch.from_numpy(sal)[None].repeat(
+        len(x), 1, 1)
+    im_q, im_k = views(n=16, size=112, seed=4)
+    at_iter(0)
+    out = model.prepare_views(im_q, im_k)
+    assert torch.equal(out['key'], _hp(im_k))
+    for view, mask, src, std in (
+            ('query', 'query_mask', im_q, 0.18),
+            ('hard_negative', 'hard_negative_mask', im_k, 0.14)):
+        m = out[mask]
+        assert m.any() and (~m).any()
+        assert torch.equal(out[view][~m], _hp(src)[~m])
+        vals = out[view][m]
+        assert abs(float(vals.std()) - std) < 0.01, view
+        assert abs(float(vals.mean())) < 0.01, view
+
+
+@pytest.mark.parametrize('strategy', ['blur', 'mean'])
+def test_blur_and_mean_as_the_authors_run_them(strategy, at_iter):
+    """Spatial grid masks only (no focal, no channel-wise, no 0.55 cap),
+    unfiltered views, and the hard negative's cells blurred / set to the
+    channel mean like the query's (not noise)."""
+    model = tiny_saliency(strategy=strategy)
+    for gen in (model.query_mask, model.hard_negative_mask):
+        assert (gen.focal_prob, gen.channel_prob, gen.max_fg_ratio) == \
+            (0.0, 0.0, 1.0)
+    assert type(model.fill) is type(model.hard_negative_fill)
+    im_q, im_k = views(n=8, size=56, seed=5)
+    at_iter(0)
+    out = model.prepare_views(im_q, im_k)
+    assert torch.equal(out['key'], im_k)  # no high-pass
+    for view, mask, src in (('query', 'query_mask', im_q),
+                            ('hard_negative', 'hard_negative_mask', im_k)):
+        m = out[mask]
+        assert m.any()
+        assert (m == m[:, :1]).all()  # spatial: the same cells per channel
+        if strategy == 'blur':
+            fill = gaussian_blur(src, 31, 10.0)
+        else:
+            fill = src.mean(dim=(2, 3), keepdim=True).expand_as(src)
+        assert torch.equal(out[view][m], fill[m])
+        assert torch.equal(out[view][~m], src[~m])
+    for gen in (model.query_mask, model.hard_negative_mask):
+        kinds = {gen(seed, image_size=(56, 56))['kind'] for seed in range(50)}
+        assert kinds == {'spatial'}
+
+
+def test_strategy_switch_and_explicit_parts():
+    hp = tiny_saliency()
+    assert type(hp.fill).__name__ == 'HighPassNoiseFill'
+    assert type(hp.hard_negative_fill).__name__ == 'NoiseFill'
+    assert hp.hard_negative_fill.std == 0.14
+    assert (hp.query_mask.focal_prob, hp.query_mask.channel_prob,
+            hp.query_mask.max_fg_ratio) == (0.2, 0.7, 0.55)
+    assert (hp.hard_negative_mask.focal_size,
+            hp.hard_negative_mask.channel_prob) == (130, 0.7)
+    # a part of another type replaces only that part of the strategy
+    mixed = tiny_saliency(strategy='blur', fill=dict(type='MeanFill'))
+    assert type(mixed.fill).__name__ == 'MeanFill'
+    assert type(mixed.hard_negative_fill).__name__ == 'BlurFill'
+    # a part without a type (or of the same type) changes its arguments
+    small = tiny_saliency(strategy='blur', query_mask=dict(base_size=64),
+                          hard_negative_fill=dict(sigma=3.0))
+    assert small.query_mask.base_size == 64
+    assert small.query_mask.focal_prob == 0.0  # the rest: still 'blur'
+    assert (small.hard_negative_fill.sigma,
+            small.hard_negative_fill.kernel_size) == (3.0, 31)
+    with pytest.raises(ValueError, match="strategy must be one of "
+                       r"\('hp', 'blur', 'mean'\), got 'noise'"):
+        tiny_saliency(strategy='noise')
+
+
+# ------------------------------------------------------- random streams
+def _masks_and_noise(model, im_q, im_k):
+    model._random = StepRandom('saliency_masks')  # as after a restart
+    out = model.prepare_views(im_q, im_k)
+    return (out['query_mask'], out['hard_negative_mask'], out['query'],
+            out['hard_negative'])
+
+
+def test_masks_and_noise_per_rank_and_iteration(at_iter):
+    """Rank r at iteration i draws its own masks and noise; the same rank
+    and iteration draw the same ones again (a resumed run)."""
+    model = tiny_saliency()
+    im_q, im_k = views(n=4, size=56, seed=6)
+    draws = {}
+    for rank, it in ((0, 10), (1, 10), (0, 11), (0, 10)):
+        at_iter(it, rank)
+        draws.setdefault((rank, it), []).append(
+            _masks_and_noise(model, im_q, im_k))
+    same = draws[(0, 10)]
+    for a, b in zip(*same):
+        assert torch.equal(a, b)
+    for other in ((1, 10), (0, 11)):
+        a, b = same[0], draws[other][0]
+        assert not torch.equal(a[0], b[0])  # query masks
+        assert not torch.equal(a[2], b[2])  # noise (and masks) of the query
+
+
+def _rank_worker(rank, port, out_dir):
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)  # the shared run seed (and the same weights)
+        model = tiny_saliency()
+        im_q, im_k = views(n=4, size=56, seed=6)  # the same images
+        first = _masks_and_noise(model, im_q, im_k)
+        torch.manual_seed(0)  # a restart with the run's seed
+        again = _masks_and_noise(tiny_saliency(), im_q, im_k)
+        torch.save(dict(first=first, again=again),
+                   f'{out_dir}/{rank}.pt')
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_draw_different_masks(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    mp.spawn(_rank_worker, args=(port, str(tmp_path)), nprocs=2)
+    r0, r1 = (torch.load(tmp_path / f'{r}.pt') for r in range(2))
+    for r in (r0, r1):
+        for a, b in zip(r['first'], r['again']):
+            assert torch.equal(a, b)  # same rank, same step: same draws
+    assert not torch.equal(r0['first'][0], r1['first'][0])
+    assert not torch.equal(r0['first'][1], r1['first'][1])
+    assert not torch.equal(r0['first'][2], r1['first'][2])

@@ -42,7 +42,9 @@ class DenseCL(BaseMomentumContrast):
 
     Args:
         backbone, neck, head (dict): configs; the neck returns
-            ``(global (N, C), dense (N, C, S^2), dense_pooled (N, C))``.
+            ``(global (N, C), dense (N, C, S^2), dense_pooled (N, C))`` and
+            its ``to_grid(map)`` puts a backbone map on the dense output's
+            S x S grid (``DenseProjectionNeck``).
         queue_len (int): K of each queue (65536).
         feat_dim (int): C (128).
         momentum (float): m (0.999).
@@ -59,6 +61,11 @@ class DenseCL(BaseMomentumContrast):
                          data_preprocessor, init_cfg)
         if not 0.0 <= loss_lambda <= 1.0:
             raise ValueError(f'loss_lambda must be in [0, 1], got {loss_lambda}')
+        if not callable(getattr(self.neck, 'to_grid', None)):
+            raise TypeError(f'DenseCL needs a neck with to_grid(map) (the '
+                            f'dense grid it matches on, e.g. '
+                            f'DenseProjectionNeck); {type(self.neck).__name__}'
+                            ' has none')
         self.loss_lambda = loss_lambda
         self.queue = FeatureQueue(queue_len, feat_dim)  # global keys
         self.dense_queue = FeatureQueue(queue_len, feat_dim)  # pooled dense keys
@@ -78,15 +85,11 @@ class DenseCL(BaseMomentumContrast):
         k_pooled = F.normalize(k_pooled, dim=1)  # (N, C)
 
         # Positive of query location i: key output at argmax_j cos(f_i, f_j)
-        # of the C5 backbone features f (no gradient flows through the match).
-        # With the neck's num_grid = S below the native grid, the features
-        # are pooled to the same S x S grid first.
+        # of the C5 backbone features f (no gradient flows through the match),
+        # on the grid of the neck's dense outputs (the neck says which).
         with torch.no_grad():
-            f_q, f_k = q_feats[-1], k_feats[-1]
-            grid = getattr(self.neck, 'num_grid', None)
-            if grid is not None:
-                f_q = F.adaptive_avg_pool2d(f_q, grid)
-                f_k = F.adaptive_avg_pool2d(f_k, grid)
+            f_q = self.neck.to_grid(q_feats[-1])  # (N, C5, S, S)
+            f_k = self.neck.to_grid(k_feats[-1])
             match = dense_correspondence(f_q.flatten(2),
                                          f_k.flatten(2))  # (N, S^2)
             k_pos = torch.gather(

@@ -56,7 +56,9 @@ class MaskCo(BaseMomentumContrast):
       key view, from ``data_sample.neg_regions``), tau in the head.
 
     Samples whose views did not overlap (``region_valid`` False) are left
-    out of the loss; their keys still enter the queue.
+    out of the loss and out of the queue (their region, and so their key,
+    carries no content of the image); each rank's validity mask travels
+    with its keys (:meth:`FeatureQueue.enqueue`).
 
     Args:
         backbone, neck, head (dict): configs (neck: MoCo v2 MLP on the RoI
@@ -145,9 +147,8 @@ class MaskCo(BaseMomentumContrast):
         k = keys[:, 0]
 
         extra = None
-        if keys.shape[1] > 1:  # same-image negatives: (N, K) logits / tau
-            extra = torch.einsum('nc,nkc->nk', q, keys[:, 1:]) / \
-                self.head.temperature
+        if keys.shape[1] > 1:  # same-image negatives: (N, K) cosines
+            extra = torch.einsum('nc,nkc->nk', q, keys[:, 1:])
         if bool(valid.all()):
             loss = self.head.loss(q, k, self.queue.negatives(), extra)
         elif bool(valid.any()):
@@ -155,5 +156,5 @@ class MaskCo(BaseMomentumContrast):
                                   None if extra is None else extra[valid])
         else:  # no overlap anywhere in the batch: nothing to contrast
             loss = q.sum() * 0
-        self.queue.enqueue(k)
+        self.queue.enqueue(k, valid)
         return dict(loss_region=loss)

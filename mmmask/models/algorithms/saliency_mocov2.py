@@ -1,95 +1,69 @@
 """Saliency-guided masking on MoCo v2: `Masking Improves Contrastive
 Self-Supervised Learning for ConvNets, and Saliency Tells You Where
 <https://arxiv.org/abs/2309.12757>`_ (Chin et al., WACV 2024)."""
-import os.path as osp
-import re
+import copy
 import warnings
 from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from mmmask.registry import MASK_GENERATORS, MODELS
-from ..mask_generators import as_generator, build_fill
+from ..mask_generators import build_fill
+from ..utils import StepRandom, build_frozen, find_layer, layer_output
 from .mocov2 import MoCoV2
 
+_BLUR = dict(type='BlurFill', kernel_size=31, sigma=10.0)
+_GRID_ONLY = dict(focal_prob=0.0, channel_prob=0.0, max_fg_ratio=1.0)
 
-def load_frozen_backbone(cfg: dict, checkpoint: str) -> nn.Module:
-    """Build ``cfg`` and load ``checkpoint`` into it, frozen (eval mode, no
-    gradients). Accepts mmmask/mmpretrain checkpoints (``backbone.`` keys,
-    ``state_dict`` nesting) and torchvision ResNet state dicts. Every
-    backbone tensor must be in the file (a clear error otherwise)."""
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'saliency checkpoint not found: {checkpoint}'
-                                ' (weights are never downloaded; give a local '
-                                'file or saliency_checkpoint=None to use the '
-                                'key encoder)')
-    from mmmask.engine.checkpoint import load_checkpoint_file
-    net = MODELS.build(cfg)
-    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-    if any(k.startswith('backbone.') for k in state):
-        state = {k[len('backbone.'):]: v for k, v in state.items()
-                 if k.startswith('backbone.')}
-    state = {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-    own = net.state_dict()
-    missing = [k for k in own if k not in state
-               and not k.endswith('num_batches_tracked')]
-    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
-    if missing or wrong:
-        raise KeyError(f'saliency checkpoint {checkpoint} lacks '
-                       f'{len(missing)} tensors of the saliency backbone and '
-                       f'has {len(wrong)} of other shapes (e.g. '
-                       f'{(missing + wrong)[:3]}); is it the right '
-                       'architecture?')
-    net.load_state_dict({k: state[k] for k in own if k in state},
-                        strict=False)
-    net.requires_grad_(False)
-    net.eval()  # (some backbones' train() returns None, not the module)
-    return net
-
-
-class _StopForward(Exception):
-    """Raised by a forward hook to end a forward pass at a layer."""
-
-
-def layer_output(net: nn.Module, x: torch.Tensor,
-                 layer: Optional[str]) -> torch.Tensor:
-    """The output of ``net``'s submodule ``layer`` for input ``x``; the
-    forward stops there (later layers cost nothing). ``layer=None``: the
-    last of ``net(x)``'s outputs."""
-    if layer is None:
-        return net(x)[-1]
-    module = find_layer(net, layer)
-    out = []
-
-    def hook(mod, args, output):
-        out.append(output)
-        raise _StopForward
-
-    handle = module.register_forward_hook(hook)
-    try:
-        net(x)
-    except _StopForward:
-        pass
-    finally:
-        handle.remove()
-    if not out:
-        raise RuntimeError(f'saliency_layer {layer!r} of '
-                           f'{type(net).__name__} was not run by its forward')
-    return out[0]
+#: The authors' three masking strategies (``--strategy hp | blur | mean``):
+#: the query generator, the fill (its ``transform_view`` on every view), the
+#: hard-negative generator and its fill. ``hp`` masks as the paper
+#: describes (focal / channel-wise / spatial, foreground share capped at
+#: 0.55, both views high-pass filtered); ``blur`` and ``mean`` are the
+#: authors' simpler variants: spatial grid masks only, no focal mask, no
+#: cap, unfiltered views, cells copied from the Gaussian-blurred view
+#: (k 31, sigma 10) or set to the view's channel mean, in the query and in
+#: the hard negative alike.
+SALIENCY_STRATEGIES = dict(
+    hp=dict(
+        query_mask=dict(type='SaliencyGridMaskGenerator',
+                        ratio_range=(0.05, 0.25), max_fg_ratio=0.55,
+                        focal_prob=0.2, focal_size=200, channel_prob=0.7),
+        fill=dict(type='HighPassNoiseFill', std=0.18, kernel_size=11,
+                  sigma=5.0),
+        hard_negative_mask=dict(type='ForegroundMaskGenerator',
+                                ratio_range=(0.4, 0.7), max_fg_ratio=0.55,
+                                focal_prob=0.2, focal_size=130,
+                                channel_prob=0.7),
+        hard_negative_fill=dict(type='NoiseFill', std=0.14)),
+    blur=dict(
+        query_mask=dict(type='SaliencyGridMaskGenerator',
+                        ratio_range=(0.05, 0.25), **_GRID_ONLY),
+        fill=_BLUR,
+        hard_negative_mask=dict(type='ForegroundMaskGenerator',
+                                ratio_range=(0.4, 0.7), **_GRID_ONLY),
+        hard_negative_fill=_BLUR),
+    mean=dict(
+        query_mask=dict(type='SaliencyGridMaskGenerator',
+                        ratio_range=(0.05, 0.25), **_GRID_ONLY),
+        fill=dict(type='MeanFill', mode='image'),
+        hard_negative_mask=dict(type='ForegroundMaskGenerator',
+                                ratio_range=(0.4, 0.7), **_GRID_ONLY),
+        hard_negative_fill=dict(type='MeanFill', mode='image')))
 
 
-def find_layer(net: nn.Module, layer: str) -> nn.Module:
-    """``net``'s submodule named ``layer`` (a clear error if none is)."""
-    modules = dict(net.named_modules())
-    if layer not in modules:
-        top = [n for n, _ in net.named_children()]
-        raise KeyError(f'saliency_layer {layer!r} is not a module of '
-                       f'{type(net).__name__} (its top-level modules: {top})')
-    return modules[layer]
+def _merge_part(preset: dict, given: Optional[dict]) -> dict:
+    """A part of the strategy with the config's changes: None keeps the
+    strategy's; a dict of the same ``type`` (or none) updates it key by key
+    (e.g. ``dict(base_size=64)``); another ``type`` replaces it."""
+    if given is None:
+        return preset
+    given = dict(given)
+    if given.get('type', preset['type']) != preset['type']:
+        return given
+    return {**preset, **given}
 
 
 @MODELS.register_module()
@@ -102,32 +76,45 @@ class SaliencyMoCoV2(MoCoV2):
        ``saliency_layer``'s), on a ``g x g`` grid (the frozen
        ``saliency_backbone`` loaded from ``saliency_checkpoint``, or the
        current key encoder when none);
-    2. the query view is masked by ``query_mask``
-       (``SaliencyGridMaskGenerator``: focal / spatial / channel-wise grid
-       masks spread over foreground and background) and filled by ``fill``
-       (``hp``: Gaussian noise, then every view high-pass filtered);
-       the key view is not masked;
+    2. every view goes through ``fill.transform_view`` (``hp``: the
+       high-pass ``x - GaussBlur(x; k 11, sigma 5)``; identity otherwise);
+       the query view is then masked by ``query_mask``
+       (``SaliencyGridMaskGenerator``) and filled by ``fill`` (``hp``:
+       Gaussian noise std 0.18 pasted into the filtered view); the key view
+       is not masked;
     3. q, k and the MoCo queue as in MoCo v2;
-    4. hard negative: the key view with its foreground masked
+    4. hard negative: the (filtered) key view with its foreground masked
        (``hard_negative_mask``, filled by ``hard_negative_fill``), through
-       the key encoder: ``k_hn``; its logit ``alpha * q . k_hn / tau`` is
-       appended to the negatives (paper: alpha = 2).
+       the key encoder: ``k_hn``; its similarity ``alpha * q . k_hn`` joins
+       the negatives (divided by tau in the head; paper: alpha = 2).
 
     ``loss_global`` = InfoNCE(q, k; queue + the hard negative).
 
+    Masks and noise fields come from the ``StepRandom('saliency_masks')``
+    stream: different on every rank, the same again after a resume.
+
     Args:
         backbone, neck, head, queue_len, feat_dim, momentum, key_bn: MoCo v2.
-        query_mask (dict): query-view generator (``MASK_GENERATORS``).
-        fill (dict): query fill, its ``transform_view`` applied to every view
-            (``HighPassNoiseFill`` std 0.18, k 11, sigma 5; or ``BlurFill``,
-            ``MeanFill``).
+        strategy (str): ``'hp'`` (default), ``'blur'`` or ``'mean'``: the
+            authors' masking strategies, which set the four parts below
+            together (:data:`SALIENCY_STRATEGIES`).
+        query_mask (dict, optional): query-view generator
+            (``MASK_GENERATORS``).
+        fill (dict, optional): query fill, its ``transform_view`` applied to
+            every view first.
         hard_negative_mask (dict, optional): hard-negative generator
-            (``ForegroundMaskGenerator``); None disables the hard negative.
-        hard_negative_fill (dict): its fill (``NoiseFill`` std 0.14).
-        alpha (float): hard-negative logit scale (2.0).
+            (``ForegroundMaskGenerator``).
+        hard_negative_fill (dict, optional): its fill.
+            Each of these four: None keeps the strategy's part; a dict of
+            the same type (or without one) changes its arguments (e.g.
+            ``query_mask=dict(base_size=64)``); another type replaces it.
+        hard_negative (bool): False leaves the hard negative out (plain MoCo
+            v2 on the masked query).
+        alpha (float): hard-negative similarity scale (2.0).
         saliency_backbone (dict, optional): frozen saliency encoder config
             (a ResNet-50 in the paper); needs ``saliency_checkpoint``.
-        saliency_checkpoint (str, optional): local weights for it.
+        saliency_checkpoint (str, optional): local weights for it
+            (mmpretrain / mmmask or torchvision layout).
         grid_size (int): g of the saliency map (7); must match the
             generators' grid.
         saliency_layer (str, optional): the module of the saliency network
@@ -140,11 +127,12 @@ class SaliencyMoCoV2(MoCoV2):
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
-                 query_mask: dict = dict(type='SaliencyGridMaskGenerator'),
-                 fill: dict = dict(type='HighPassNoiseFill'),
-                 hard_negative_mask: Optional[dict] = dict(
-                     type='ForegroundMaskGenerator'),
-                 hard_negative_fill: dict = dict(type='NoiseFill', std=0.14),
+                 strategy: str = 'hp',
+                 query_mask: Optional[dict] = None,
+                 fill: Optional[dict] = None,
+                 hard_negative_mask: Optional[dict] = None,
+                 hard_negative_fill: Optional[dict] = None,
+                 hard_negative: bool = True,
                  alpha: float = 2.0,
                  saliency_backbone: Optional[dict] = None,
                  saliency_checkpoint: Optional[str] = None,
@@ -156,11 +144,20 @@ class SaliencyMoCoV2(MoCoV2):
                  init_cfg=None) -> None:
         super().__init__(backbone, neck, head, queue_len, feat_dim, momentum,
                          key_bn, data_preprocessor, init_cfg)
-        self.query_mask = MASK_GENERATORS.build(query_mask)
-        self.fill = build_fill(fill)
-        self.hard_negative_mask = (None if hard_negative_mask is None else
-                                   MASK_GENERATORS.build(hard_negative_mask))
-        self.hard_negative_fill = build_fill(hard_negative_fill)
+        if strategy not in SALIENCY_STRATEGIES:
+            raise ValueError(f'strategy must be one of '
+                             f'{tuple(SALIENCY_STRATEGIES)}, got {strategy!r}')
+        self.strategy = strategy
+        preset = copy.deepcopy(SALIENCY_STRATEGIES[strategy])
+        parts = dict(query_mask=query_mask, fill=fill,
+                     hard_negative_mask=hard_negative_mask,
+                     hard_negative_fill=hard_negative_fill)
+        parts = {k: _merge_part(preset[k], v) for k, v in parts.items()}
+        self.query_mask = MASK_GENERATORS.build(parts['query_mask'])
+        self.fill = build_fill(parts['fill'])
+        self.hard_negative_mask = (MASK_GENERATORS.build(
+            parts['hard_negative_mask']) if hard_negative else None)
+        self.hard_negative_fill = build_fill(parts['hard_negative_fill'])
         self.alpha = float(alpha)
         self.grid_size = int(grid_size)
         for name, gen in (('query_mask', self.query_mask),
@@ -174,13 +171,19 @@ class SaliencyMoCoV2(MoCoV2):
                              'together (both None: the key encoder gives the '
                              'saliency)')
         self.saliency_net = (None if saliency_backbone is None else
-                             load_frozen_backbone(saliency_backbone,
-                                                  saliency_checkpoint))
+                             build_frozen(
+                                 saliency_backbone, saliency_checkpoint,
+                                 what='saliency',
+                                 hint='weights are never downloaded; give a '
+                                 'local file or saliency_checkpoint=None to '
+                                 'use the key encoder'))
         self.saliency_layer = saliency_layer
         if saliency_layer is not None:
             find_layer(self.backbone if self.saliency_net is None
-                       else self.saliency_net, saliency_layer)
+                       else self.saliency_net, saliency_layer,
+                       'saliency_layer')
         self._warned_coarse = False
+        self._random = StepRandom('saliency_masks')
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -196,7 +199,8 @@ class SaliencyMoCoV2(MoCoV2):
         less position than the grid)."""
         net = (self.saliency_net if self.saliency_net is not None
                else self.key_encoder.backbone)
-        feat = layer_output(net, images, self.saliency_layer)
+        feat = layer_output(net, images, self.saliency_layer,
+                            'saliency_layer')
         sal = feat.sum(dim=1, keepdim=True)  # (N, 1, h, w)
         g = self.grid_size
         if min(sal.shape[-2:]) < g and not self._warned_coarse:
@@ -226,23 +230,29 @@ class SaliencyMoCoV2(MoCoV2):
     def prepare_views(self, im_q: torch.Tensor,
                       im_k: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The views as the encoders see them (normalised, (N, 3, H, W)):
-        ``query`` (masked, filtered), ``key`` (filtered) and, with a
-        hard-negative generator, ``hard_negative``; plus the masks
-        ``query_mask`` / ``hard_negative_mask`` (N, 3, H, W) bool."""
-        rng = as_generator(None)  # numpy's global state: seeded by runner
+        ``query`` (filtered, then masked), ``key`` (filtered) and, with a
+        hard negative, ``hard_negative`` (the filtered key, then masked);
+        plus the masks ``query_mask`` / ``hard_negative_mask`` (N, 3, H, W)
+        bool. Masks (numpy) and noise (torch) come from this iteration's
+        ``saliency_masks`` stream of this rank."""
+        rng = self._random.numpy()
+        noise = self._random.torch()
         shape = tuple(im_q.shape[-2:])
         n = im_q.shape[0]
         hard = self.hard_negative_mask is not None
         # both views' saliency in one forward when both are needed
         sal = self.saliency_maps(torch.cat([im_q, im_k]) if hard else im_q)
         q_mask = self._draw(self.query_mask, sal[:n], shape, rng, im_q.device)
-        views = dict(query=self.fill.transform_view(self.fill(im_q, q_mask)),
-                     key=self.fill.transform_view(im_k), query_mask=q_mask)
+        # the authors' order: filter the view, then paste the fill
+        key = self.fill.transform_view(im_k)
+        views = dict(query=self.fill(self.fill.transform_view(im_q), q_mask,
+                                     noise),
+                     key=key, query_mask=q_mask)
         if hard:
             hn_mask = self._draw(self.hard_negative_mask, sal[n:], shape, rng,
                                  im_k.device)
-            views['hard_negative'] = self.fill.transform_view(
-                self.hard_negative_fill(im_k, hn_mask))
+            views['hard_negative'] = self.hard_negative_fill(key, hn_mask,
+                                                             noise)
             views['hard_negative_mask'] = hn_mask
         return views
 
@@ -257,9 +267,8 @@ class SaliencyMoCoV2(MoCoV2):
         if 'hard_negative' in views:
             _, (k_hn, ) = self.key_forward(views['hard_negative'])
             k_hn = F.normalize(k_hn, dim=1)  # (N, C)
-            # the hard negative's logit: alpha * q . k_hn / tau  (N, 1)
-            extra = self.alpha * (q * k_hn).sum(1, keepdim=True) / \
-                self.head.temperature
+            # the hard negative's similarity alpha * q . k_hn  (N, 1)
+            extra = self.alpha * (q * k_hn).sum(1, keepdim=True)
         loss = self.head.loss(q, k, self.queue.negatives(), extra)
         self.queue.enqueue(k)
         return dict(loss_global=loss)

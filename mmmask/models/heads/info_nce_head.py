@@ -24,8 +24,12 @@ class InfoNCEHead(BaseModule):
 
     def loss(self, query: torch.Tensor, positive: torch.Tensor,
              negatives: torch.Tensor,
-             extra_neg_logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+             extra_neg_sims: Optional[torch.Tensor] = None) -> torch.Tensor:
         """query, positive: (M, C); negatives: (K, C); all L2-normalised.
-        Returns the scalar loss."""
-        return info_nce(query, positive, negatives, self.temperature,
-                        extra_neg_logits)
+        ``extra_neg_sims``: optional (M, E) similarities of further
+        negatives per query (cosines, possibly scaled, e.g. the saliency
+        method's ``alpha * q . k_hn``); the head divides them by its tau
+        like every other logit. Returns the scalar loss."""
+        extra = (None if extra_neg_sims is None else
+                 extra_neg_sims / self.temperature)  # logits: sims / tau
+        return info_nce(query, positive, negatives, self.temperature, extra)

@@ -2,11 +2,18 @@
 
 A fill is called on a normalised batch after the mask is drawn::
 
-    filled = fill(images, mask)   # images (N, C, H, W), mask (N, 1|C, H, W)
+    view = fill.transform_view(images)       # every view of the method
+    filled = fill(view, mask, generator=g)  # mask (N, 1|C, H, W)
 
-and ``fill.transform_view(x)`` is applied to **every** view of the method
-(identity except for the high-pass fill, which filters both views).
-Registered in ``MASK_GENERATORS`` next to the generators.
+``fill.transform_view(x)`` is applied to **every** view of the method
+(identity except for the high-pass fill, which filters every view) and
+**before** the fill, so that the filled values reach the encoder as drawn
+(the saliency authors' order: high-pass, then paste the noise).
+
+Random fills draw from ``generator`` (a ``torch.Generator``; a CPU one,
+e.g. from ``StepRandom``, seeds a generator on the images' device, see
+:func:`randn_like`); without one, from torch's global state. Registered in
+``MASK_GENERATORS`` next to the generators.
 """
 from abc import ABCMeta, abstractmethod
 from typing import Optional
@@ -43,23 +50,45 @@ def gaussian_blur(images: torch.Tensor, kernel_size: int,
     return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def randn_like(images: torch.Tensor,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Standard normal noise of ``images``' shape, dtype and device.
+
+    ``generator`` on the images' device draws directly; a generator on
+    another device (a CPU stream for CUDA images) gives one 63-bit seed to a
+    generator on the images' device, so a large noise field is drawn where
+    it is used (reproducible per device type; CPU and CUDA fields differ).
+    """
+    if generator is None:
+        return torch.randn_like(images)
+    if generator.device != images.device:
+        seed = int(torch.randint(0, 2**63 - 1, (), generator=generator,
+                                 device=generator.device))
+        generator = torch.Generator(device=images.device).manual_seed(seed)
+    return torch.randn(images.shape, generator=generator, dtype=images.dtype,
+                       device=images.device)
+
+
 class BaseMaskFill(metaclass=ABCMeta):
-    """``fill(images, mask) -> images`` with masked pixels replaced."""
+    """``fill(images, mask, generator=None) -> images`` with masked pixels
+    replaced (the others are returned unchanged, bit for bit)."""
 
     @abstractmethod
-    def values(self, images: torch.Tensor) -> torch.Tensor:
+    def values(self, images: torch.Tensor,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """What masked pixels become, broadcastable to ``images``."""
 
-    def __call__(self, images: torch.Tensor,
-                 mask: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, mask: torch.Tensor,
+                 generator: Optional[torch.Generator] = None
+                 ) -> torch.Tensor:
         if mask.dim() != 4 or mask.shape[1] not in (1, images.shape[1]):
             raise ValueError(f'mask must be (N, 1 or C, H, W) for images '
                              f'{tuple(images.shape)}, got {tuple(mask.shape)}')
         mask = mask.to(device=images.device, dtype=torch.bool)
-        return torch.where(mask, self.values(images), images)
+        return torch.where(mask, self.values(images, generator), images)
 
     def transform_view(self, images: torch.Tensor) -> torch.Tensor:
-        """Applied to every view (masked or not) after filling."""
+        """Applied to every view (masked or not) before filling."""
         return images
 
     def __repr__(self) -> str:
@@ -83,7 +112,7 @@ class MeanFill(BaseMaskFill):
                              f'got {mode!r}')
         self.mode = mode
 
-    def values(self, images):
+    def values(self, images, generator=None):
         if self.mode == 'dataset':
             return images.new_zeros(())
         return images.mean(dim=(2, 3), keepdim=True)
@@ -98,8 +127,8 @@ class NoiseFill(BaseMaskFill):
             raise ValueError(f'std must be >= 0, got {std}')
         self.std = float(std)
 
-    def values(self, images):
-        return torch.randn_like(images) * self.std
+    def values(self, images, generator=None):
+        return randn_like(images, generator) * self.std
 
 
 @MASK_GENERATORS.register_module()
@@ -111,7 +140,7 @@ class BlurFill(BaseMaskFill):
         self.kernel_size = int(kernel_size)
         self.sigma = float(sigma)
 
-    def values(self, images):
+    def values(self, images, generator=None):
         return gaussian_blur(images, self.kernel_size, self.sigma)
 
 
@@ -119,9 +148,11 @@ class BlurFill(BaseMaskFill):
 class HighPassNoiseFill(NoiseFill):
     """The saliency method's ``hp`` fill (its default).
 
-    Masked pixels get Gaussian noise (std 0.18), then every view is
-    high-pass filtered: ``x - GaussBlur(x; k 11, sigma 5)`` after
-    normalisation (so the noise is high-pass filtered with the image).
+    Every view is high-pass filtered after normalisation,
+    ``transform_view(x) = x - GaussBlur(x; k 11, sigma 5)``; then masked
+    pixels of the filtered view get Gaussian noise N(0, 0.18^2), as the
+    authors do (the noise is not filtered: unmasked pixels are exactly the
+    high-passed image, and no mask boundary leaks into them).
     """
 
     def __init__(self, std: float = 0.18, kernel_size: int = 11,

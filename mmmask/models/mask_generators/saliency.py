@@ -12,8 +12,8 @@ Two generators share these parts:
 * :class:`SaliencyGridMaskGenerator` masks the query view: a focal mask
   (keep a random square, fill the rest), or spatial / channel-wise grid
   masking spread over foreground and background in proportion;
-* :class:`ForegroundMaskGenerator` makes the hard negative: foreground
-  cells only (or a square on the foreground in its focal variant).
+* :class:`ForegroundMaskGenerator` makes the hard negative: the same kinds
+  (focal square, channel-wise or spatial cells) on foreground cells only.
 
 Both return ``mask`` (3, H, W) bool (True = fill) and their choices.
 """
@@ -81,44 +81,42 @@ def pick_cells(rng: np.random.Generator, candidates: np.ndarray,
 
 
 def square_mask(rng: np.random.Generator, shape: Tuple[int, int],
-                side: int, inside: bool,
-                centre_cells: Optional[np.ndarray] = None) -> np.ndarray:
-    """(H, W) bool square of ``side`` px: True inside it (``inside``) or
-    outside it. The square lies uniformly in the image, or, with
-    ``centre_cells`` (g, g), is centred on a random one of those cells
-    (clipped to the image)."""
+                side: int, inside: bool) -> np.ndarray:
+    """(H, W) bool square of ``side`` px placed uniformly in the image (as
+    a random crop): True inside it (``inside``) or outside it."""
     h, w = shape
     side_h, side_w = min(side, h), min(side, w)
-    if centre_cells is not None and centre_cells.any():
-        g = centre_cells.shape[0]
-        cell = rng.choice(np.flatnonzero(centre_cells))
-        r, c = divmod(int(cell), g)
-        cy = (r + 0.5) * h / g
-        cx = (c + 0.5) * w / g
-        top = int(np.clip(round(cy - side_h / 2), 0, h - side_h))
-        left = int(np.clip(round(cx - side_w / 2), 0, w - side_w))
-    else:
-        top = int(rng.integers(0, h - side_h + 1))
-        left = int(rng.integers(0, w - side_w + 1))
+    top = int(rng.integers(0, h - side_h + 1))
+    left = int(rng.integers(0, w - side_w + 1))
     sq = np.zeros(shape, dtype=bool)
     sq[top:top + side_h, left:left + side_w] = True
     return sq if inside else ~sq
 
 
 class _SaliencyGridBase(BaseMaskGenerator):
+    """What the query and hard-negative generators share: the foreground,
+    the kind draw (focal with ``focal_prob``, else channel-wise with
+    ``channel_prob`` or spatial), the foreground count with its cap, and
+    the cells drawn without replacement."""
+
     space = 'pixel'
 
     def __init__(self, grid_size: int, ratio_range: Tuple[float, float],
-                 fg_std_factor: float, focal_prob: float, focal_size: int,
+                 fg_std_factor: float, max_fg_ratio: float,
+                 focal_prob: float, focal_size: int, channel_prob: float,
                  base_size: int, num_channels: int) -> None:
         if grid_size < 1:
             raise ValueError(f'grid_size must be >= 1, got {grid_size}')
         self.grid_size = int(grid_size)
         self.ratio_range = check_ratio_range(ratio_range, 'ratio_range')
         self.fg_std_factor = float(fg_std_factor)
+        self.max_fg_ratio = check_ratio(max_fg_ratio, 'max_fg_ratio',
+                                        high_inclusive=True)
         self.focal_prob = check_ratio(focal_prob, 'focal_prob',
                                       high_inclusive=True)
         self.focal_size = int(focal_size)
+        self.channel_prob = check_ratio(channel_prob, 'channel_prob',
+                                        high_inclusive=True)
         self.base_size = int(base_size)
         self.num_channels = int(num_channels)
 
@@ -134,6 +132,14 @@ class _SaliencyGridBase(BaseMaskGenerator):
             return (image_size, image_size)
         return tuple(int(s) for s in image_size)
 
+    def num_fg(self, ratio: float, num_fg_cells: int) -> int:
+        """Foreground cells to mask for ratio r: ``round(min(r * fg_ratio,
+        max_fg_ratio) * g^2)`` with fg_ratio = foreground cells / g^2 (the
+        authors' count; ``max_fg_ratio=1`` is no cap)."""
+        total = self.grid_size ** 2
+        share = min(ratio * num_fg_cells / total, self.max_fg_ratio)
+        return min(int(round(share * total)), num_fg_cells)
+
     def generate(self, rng: np.random.Generator,
                  saliency: Optional[np.ndarray] = None,
                  image_size=None) -> dict:
@@ -141,26 +147,34 @@ class _SaliencyGridBase(BaseMaskGenerator):
         g, c = self.grid_size, self.num_channels
         fg = saliency_foreground(saliency, g, self.fg_std_factor)
         if rng.random() < self.focal_prob:
-            square = self._focal_mask(rng, shape, fg)  # (H, W), True = fill
+            square = self._focal_mask(rng, shape)  # (H, W), True = fill
             return dict(mask=np.broadcast_to(square, (c, ) + shape).copy(),
                         cells=np.zeros((c, g, g), dtype=bool), kind='focal',
                         ratio=0.0, num_fg=0, num_bg=0, foreground=fg)
-        cells, info = self._grid_cells(rng, fg)  # (C, g, g)
+        kind = 'channel' if rng.random() < self.channel_prob else 'spatial'
+        ratio = float(rng.uniform(*self.ratio_range))
+        n_fg, n_bg = self.cell_counts(ratio, int(fg.sum()))
+        draws = c if kind == 'channel' else 1  # channel-wise: own cells each
+        cells = np.stack([pick_cells(rng, fg, n_fg)
+                          | pick_cells(rng, ~fg, n_bg) for _ in range(draws)])
+        cells = np.broadcast_to(cells, (c, ) + fg.shape).copy()
         return dict(mask=cells_to_pixels(cells, shape), cells=cells,
-                    foreground=fg, **info)
+                    foreground=fg, kind=kind, ratio=ratio, num_fg=n_fg,
+                    num_bg=n_bg)
 
     @abstractmethod
-    def _focal_mask(self, rng, shape, fg) -> np.ndarray:
+    def _focal_mask(self, rng, shape) -> np.ndarray:
         """(H, W) bool: the focal mask (True = fill)."""
 
     @abstractmethod
-    def _grid_cells(self, rng, fg) -> Tuple[np.ndarray, dict]:
-        """(C, g, g) masked cells and the choices (kind, ratio, counts)."""
+    def cell_counts(self, ratio: float, num_fg_cells: int) -> Tuple[int, int]:
+        """(n_fg, n_bg): the cells masked per channel for ratio r."""
 
 
 @MASK_GENERATORS.register_module()
 class SaliencyGridMaskGenerator(_SaliencyGridBase):
-    """Query-view masking of the saliency method.
+    """Query-view masking of the saliency method (the authors'
+    ``Masking(mode="pos")``).
 
     ``gen(rng, saliency=(g, g) map or None, image_size=(H, W))``:
 
@@ -183,11 +197,13 @@ class SaliencyGridMaskGenerator(_SaliencyGridBase):
         grid_size (int): g (7).
         ratio_range (tuple): range of r (0.05, 0.25).
         fg_std_factor (float): foreground threshold factor (0.6).
-        max_fg_ratio (float): cap of the foreground share (0.55).
-        focal_prob (float): probability of a focal mask (0.2).
+        max_fg_ratio (float): cap of the foreground share (0.55; 1 = none,
+            as in the authors' ``blur`` / ``mean`` strategies).
+        focal_prob (float): probability of a focal mask (0.2; 0 in ``blur``
+            / ``mean``).
         focal_size (int): kept square side on a ``base_size`` view (200).
         channel_prob (float): probability of channel-wise masking among the
-            grid masks (0.7; spatial otherwise).
+            grid masks (0.7; spatial otherwise; 0 in ``blur`` / ``mean``).
         base_size (int): view size the pixel sizes refer to (224).
         num_channels (int): C (3).
     """
@@ -198,73 +214,60 @@ class SaliencyGridMaskGenerator(_SaliencyGridBase):
                  focal_prob: float = 0.2, focal_size: int = 200,
                  channel_prob: float = 0.7, base_size: int = 224,
                  num_channels: int = 3) -> None:
-        super().__init__(grid_size, ratio_range, fg_std_factor, focal_prob,
-                         focal_size, base_size, num_channels)
-        self.max_fg_ratio = check_ratio(max_fg_ratio, 'max_fg_ratio',
-                                        high_inclusive=True)
-        self.channel_prob = check_ratio(channel_prob, 'channel_prob',
-                                        high_inclusive=True)
+        super().__init__(grid_size, ratio_range, fg_std_factor, max_fg_ratio,
+                         focal_prob, focal_size, channel_prob, base_size,
+                         num_channels)
 
     def cell_counts(self, ratio: float, num_fg_cells: int) -> Tuple[int, int]:
-        """(n_fg, n_bg) for ratio r: n = int(g^2 r), n_fg = round(min(r *
-        fg_ratio, max_fg_ratio) g^2), made feasible for the cells there are."""
+        """(n_fg, n_bg) for ratio r: n = int(g^2 r), n_fg as
+        :meth:`num_fg`, made feasible for the cells there are."""
         total = self.grid_size ** 2
         n = int(total * ratio)
-        fg_ratio = num_fg_cells / total
-        n_fg = int(round(min(ratio * fg_ratio, self.max_fg_ratio) * total))
-        n_fg = min(n_fg, n, num_fg_cells)
+        n_fg = min(self.num_fg(ratio, num_fg_cells), n)
         n_bg = min(n - n_fg, total - num_fg_cells)
         n_fg = min(n - n_bg, num_fg_cells)  # background short: more fg
         return n_fg, n_bg
 
-    def _focal_mask(self, rng, shape, fg):
+    def _focal_mask(self, rng, shape):
         """Keep a random ``focal_size`` square, fill the rest."""
         return square_mask(rng, shape, self._focal_side(shape), inside=False)
-
-    def _grid_cells(self, rng, fg):
-        c = self.num_channels
-        kind = 'channel' if rng.random() < self.channel_prob else 'spatial'
-        ratio = float(rng.uniform(*self.ratio_range))
-        n_fg, n_bg = self.cell_counts(ratio, int(fg.sum()))
-        draws = c if kind == 'channel' else 1  # channel-wise: own cells each
-        cells = np.stack([pick_cells(rng, fg, n_fg) | pick_cells(rng, ~fg, n_bg)
-                          for _ in range(draws)])
-        cells = np.broadcast_to(cells, (c, ) + fg.shape).copy()
-        return cells, dict(kind=kind, ratio=ratio, num_fg=n_fg, num_bg=n_bg)
 
 
 @MASK_GENERATORS.register_module()
 class ForegroundMaskGenerator(_SaliencyGridBase):
-    """The saliency method's hard negative: mask the foreground only.
+    """The saliency method's hard negative: mask the foreground only (the
+    authors' ``Masking(mode="neg")``).
 
-    ``gen(rng, saliency=(g, g) map or None, image_size=(H, W))``: with
+    ``gen(rng, saliency=(g, g) map or None, image_size=(H, W))``: the same
+    kinds as the query (:class:`SaliencyGridMaskGenerator`): with
     probability ``focal_prob`` the focal variant (a ``focal_size`` square,
-    130 px on a 224 view, centred on a random foreground cell, is masked);
-    otherwise ``r ~ U[ratio_range]`` (0.4-0.7) and
-    ``round(r * n_fg_cells)`` foreground cells are masked in every channel.
-    (Open in the paper: how r counts cells and when the focal variant is
-    used; this reading is the default and both are arguments.)
+    130 px on a 224 view, placed uniformly in the view, is masked);
+    otherwise channel-wise (``channel_prob``) or spatial grid masking of
+    ``round(min(r * fg_ratio, max_fg_ratio) * g^2)`` foreground cells,
+    ``r ~ U[ratio_range]`` (0.4-0.7), and no background cell.
 
     Returns ``mask`` (C, H, W), ``cells`` (C, g, g), ``kind``
-    (``'focal'`` | ``'spatial'``), ``ratio``, ``num_fg``, ``foreground``.
+    (``'focal'`` | ``'channel'`` | ``'spatial'``), ``ratio``, ``num_fg``,
+    ``num_bg`` (0), ``foreground``.
+
+    Args: as :class:`SaliencyGridMaskGenerator` (ratio_range (0.4, 0.7),
+        focal_size 130).
     """
 
     def __init__(self, grid_size: int = 7,
                  ratio_range: Tuple[float, float] = (0.4, 0.7),
-                 fg_std_factor: float = 0.6, focal_prob: float = 0.2,
-                 focal_size: int = 130, base_size: int = 224,
+                 fg_std_factor: float = 0.6, max_fg_ratio: float = 0.55,
+                 focal_prob: float = 0.2, focal_size: int = 130,
+                 channel_prob: float = 0.7, base_size: int = 224,
                  num_channels: int = 3) -> None:
-        super().__init__(grid_size, ratio_range, fg_std_factor, focal_prob,
-                         focal_size, base_size, num_channels)
+        super().__init__(grid_size, ratio_range, fg_std_factor, max_fg_ratio,
+                         focal_prob, focal_size, channel_prob, base_size,
+                         num_channels)
 
-    def _focal_mask(self, rng, shape, fg):
-        """Fill a ``focal_size`` square centred on a foreground cell."""
-        return square_mask(rng, shape, self._focal_side(shape), inside=True,
-                           centre_cells=fg)
+    def cell_counts(self, ratio: float, num_fg_cells: int) -> Tuple[int, int]:
+        """(n_fg, 0): foreground cells only."""
+        return self.num_fg(ratio, num_fg_cells), 0
 
-    def _grid_cells(self, rng, fg):
-        ratio = float(rng.uniform(*self.ratio_range))
-        n_fg = int(round(ratio * fg.sum()))
-        cells = np.broadcast_to(pick_cells(rng, fg, n_fg),
-                                (self.num_channels, ) + fg.shape).copy()
-        return cells, dict(kind='spatial', ratio=ratio, num_fg=n_fg, num_bg=0)
+    def _focal_mask(self, rng, shape):
+        """Fill a ``focal_size`` square placed uniformly in the view."""
+        return square_mask(rng, shape, self._focal_side(shape), inside=True)

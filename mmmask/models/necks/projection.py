@@ -63,6 +63,9 @@ class DenseProjectionNeck(BaseModule):
             (7 x 7 on 224 px, the paper's best).
     Returns:
         ``(global (N, out), dense (N, out, S*S), dense_pooled (N, out))``.
+
+    :meth:`to_grid` brings any map to the dense output's grid (what DenseCL
+    matches its backbone features on).
     """
 
     def __init__(self, in_channels: int = 2048, hid_channels: int = 2048,
@@ -78,11 +81,17 @@ class DenseProjectionNeck(BaseModule):
             nn.Conv2d(in_channels, hid_channels, 1), nn.ReLU(inplace=True),
             nn.Conv2d(hid_channels, out_channels, 1))
 
+    def to_grid(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) -> (N, C, S, S): ``x`` on the grid of the dense
+        output, location for location (average-pooled to S x S when
+        ``num_grid`` is S; unchanged when it is None)."""
+        if self.num_grid is None:
+            return x
+        return nn.functional.adaptive_avg_pool2d(x, self.num_grid)
+
     def forward(self, x: Sequence[torch.Tensor]
                 ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = _check_input(type(self).__name__, x, self.in_channels)
         global_feat = self.global_mlp(x.mean(dim=(2, 3)))
-        if self.num_grid is not None:
-            x = nn.functional.adaptive_avg_pool2d(x, self.num_grid)
-        dense = self.dense_mlp(x).flatten(2)  # (N, out, S*S)
+        dense = self.dense_mlp(self.to_grid(x)).flatten(2)  # (N, out, S*S)
         return global_feat, dense, dense.mean(dim=2)

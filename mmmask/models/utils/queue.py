@@ -46,10 +46,28 @@ class FeatureQueue(nn.Module):
         return self.feats
 
     @torch.no_grad()
-    def enqueue(self, keys: torch.Tensor) -> None:
+    def enqueue(self, keys: torch.Tensor,
+                valid: Optional[torch.Tensor] = None) -> None:
         """Gather ``keys`` (N, dim) from all ranks (rank order) and schedule
-        them to overwrite the oldest rows (wrapping around the end)."""
-        keys = gather_all(keys.detach())
+        them to overwrite the oldest rows (wrapping around the end).
+
+        ``valid``: optional (N,) bool, the keys to keep (e.g. MaskCo's
+        samples whose views overlap); the others are left out. Ranks may
+        keep different numbers of keys: each rank's mask travels with its
+        keys in the same gather, so every rank writes the same rows and the
+        queues stay equal.
+        """
+        keys = keys.detach()
+        if valid is None:
+            keys = gather_all(keys)
+        else:
+            valid = torch.as_tensor(valid, device=keys.device).reshape(-1)
+            if valid.shape[0] != keys.shape[0]:
+                raise ValueError(f'valid has {valid.shape[0]} entries for '
+                                 f'{keys.shape[0]} keys')
+            packed = gather_all(torch.cat(  # (world N, dim + 1)
+                [keys, valid.to(keys.dtype)[:, None]], dim=1))
+            keys = packed[packed[:, -1] > 0.5, :-1]
         if keys.shape[0] > self.length:
             raise ValueError(f'cannot enqueue {keys.shape[0]} keys (all '
                              f'ranks) into a queue of length {self.length}')

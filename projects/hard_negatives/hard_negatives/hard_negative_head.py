@@ -71,12 +71,12 @@ class HardNegativeInfoNCEHead(BaseModule):
         self.beta = beta
 
     def loss(self, query: torch.Tensor, positive: torch.Tensor,
-             negatives: torch.Tensor, extra_neg_logits=None) -> torch.Tensor:
+             negatives: torch.Tensor, extra_neg_sims=None) -> torch.Tensor:
         """query, positive: (M, C); negatives: (K, C); all L2-normalised.
         Returns the scalar loss."""
-        if extra_neg_logits is not None:
+        if extra_neg_sims is not None:
             raise ValueError('HardNegativeInfoNCEHead takes no '
-                             'extra_neg_logits (weights are defined over the '
+                             'extra_neg_sims (weights are defined over the '
                              'queue only)')
         return hard_negative_info_nce(query, positive, negatives,
                                       self.temperature, self.beta)

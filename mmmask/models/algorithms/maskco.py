@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from mmmask.registry import MODELS
 from ..mask_generators import build_fill
-from ..utils import FeatureQueue
+from ..utils import FeatureQueue, StepRandom
 from ..utils.roi_align import roi_align
 from .base import BaseMomentumContrast
 
@@ -86,6 +86,7 @@ class MaskCo(BaseMomentumContrast):
                          data_preprocessor, init_cfg)
         self.mask_head = MODELS.build(mask_head)
         self.mask_fill = build_fill(mask_fill)
+        self.fill_random = StepRandom('maskco_fill')  # per rank, iteration
         self.roi_size = roi_size
         self.roi_sampling_ratio = roi_sampling_ratio
         self.use_same_image_negatives = use_same_image_negatives
@@ -109,7 +110,8 @@ class MaskCo(BaseMomentumContrast):
                        mask: Optional[torch.Tensor]) -> torch.Tensor:
         """(N, 3, H, W) view, (N, 4) boxes, (N, H, W) mask -> q (N, C)."""
         if mask is not None:
-            im_q = self.mask_fill(im_q, mask[:, None])
+            im_q = self.mask_fill(im_q, mask[:, None],
+                                  generator=self.fill_random.torch())
         feat = self.mask_head(self.backbone(im_q)[-1])
         q = self.neck([self._rois(feat, q_boxes, im_q.shape[-1])])[0]
         return F.normalize(q, dim=1)

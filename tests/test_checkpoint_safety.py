@@ -9,8 +9,9 @@ that
   in a fresh interpreter that never imports mmmask (or mmengine);
 * resuming from them restores the iteration and the message hub's scalars;
 * old-style checkpoints load through ``load_checkpoint_file`` and through
-  mmengine's own ``CheckpointLoader`` / ``Runner.resume`` once mmmask is
-  imported, while tampered files are refused with ``UnsafeCheckpointError``;
+  mmengine's own ``CheckpointLoader`` / ``Runner.resume`` once
+  ``register_safe_loading()`` has run (importing mmmask changes nothing in
+  mmengine), while tampered files are refused with ``UnsafeCheckpointError``;
 * checkpoints are written atomically.
 """
 import enum
@@ -38,7 +39,6 @@ from mmengine.runner.checkpoint import (_load_checkpoint_with_prefix,
                                         save_checkpoint)
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-import mmmask.engine  # noqa: F401  (registers the hook, loader and backend)
 import mmmask.engine.checkpoint as ckpt_mod
 from mmmask.engine import (SafeCheckpointHook, UnsafeCheckpointError,
                            ensure_safe_checkpoint_hook, load_checkpoint_file)
@@ -49,6 +49,7 @@ from mmmask.engine.checkpoint import (HISTORY_BUFFER_TYPE,
                                       to_plain_checkpoint)
 
 MAX_ITERS = 4
+ckpt_mod.register_safe_loading()  # the loader and backend, as train.py does
 
 
 # --------------------------------------------------------------------------
@@ -450,3 +451,32 @@ def test_atomic_write_through_symlink(tmp_path):
     link.symlink_to(real)
     AtomicLocalBackend().put(b'new', str(link))
     assert link.is_symlink() and real.read_bytes() == b'new'
+
+
+def test_import_leaves_mmengine_alone_until_registered():
+    """Importing mmmask.engine keeps mmengine's own checkpoint loader and
+    local file backend; ``register_safe_loading()`` is the one call that
+    replaces them."""
+    code = textwrap.dedent('''
+        import json
+        from mmengine.fileio import LocalBackend, get_file_backend
+        from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+        import mmmask.engine
+        import mmmask.models  # noqa: F401
+        out = dict(loader=CheckpointLoader._get_checkpoint_loader('x.pth')
+                   is load_from_local,
+                   backend=type(get_file_backend('x.pth')) is LocalBackend)
+        from mmmask.engine.checkpoint import register_safe_loading
+        register_safe_loading()
+        out['after'] = [
+            CheckpointLoader._get_checkpoint_loader('x.pth').__module__,
+            type(get_file_backend('y.pth')).__name__]
+        print(json.dumps(out))
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out['loader'] is True and out['backend'] is True
+    assert out['after'][1] == 'AtomicLocalBackend'
+    assert out['after'][0].startswith('mmmask.engine.checkpoint')

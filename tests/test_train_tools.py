@@ -138,7 +138,8 @@ spec.loader.exec_module(train)
 ckpt_path = sys.argv[2]
 args = train.parse_args(sys.argv[3:])
 cfg = train.build_cfg(args)
-import mmmask.engine  # noqa: F401
+from mmmask.engine.checkpoint import register_safe_loading
+register_safe_loading()
 runner = train.build_runner(cfg)
 runner.load_or_resume()
 

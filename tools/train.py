@@ -292,7 +292,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         cfg = build_cfg(args)
-        import mmmask.engine  # noqa: F401  (hooks, checkpoint loader)
+        from mmmask.engine.checkpoint import register_safe_loading
+        register_safe_loading()  # allow-list loader, atomic local writes
         if launch.needs_cpu_distributed(cfg):
             setup_cpu_distributed(cfg)
         runner = build_runner(cfg)

@@ -23,12 +23,12 @@ This module fixes both directions:
   exactly the globals that mmengine checkpoints contain
   (:data:`MMENGINE_CHECKPOINT_GLOBALS`); any other object is refused with
   :class:`UnsafeCheckpointError`. Files are never fully unpickled.
-  Importing this module registers it as mmengine's loader for local paths
-  (``CheckpointLoader.register_scheme(prefixes='', force=True)``), so
-  ``Runner.resume`` / ``load_from`` and ``PretrainedInit`` use it.
-* **Atomic writes**: importing this module registers
-  :class:`AtomicLocalBackend` as mmengine's file backend for local paths; see
-  its docstring for why this is the least invasive way.
+* **Atomic writes**: :class:`AtomicLocalBackend`, mmengine's local file
+  backend with an atomic ``put``.
+
+Importing this module changes nothing in mmengine: :func:`register_safe_loading`
+makes the loader and the backend mmengine's choice for local paths, for the
+whole process (``tools/train.py`` calls it; so can a user's own script).
 """
 import os
 import os.path as osp
@@ -50,7 +50,7 @@ __all__ = [
     'UnsafeCheckpointError', 'MMENGINE_CHECKPOINT_GLOBALS', 'TYPE_KEY',
     'HISTORY_BUFFER_TYPE', 'to_plain_checkpoint', 'restore_checkpoint_objects',
     'load_checkpoint_file', 'load_from_local', 'AtomicLocalBackend',
-    'atomic_write_bytes'
+    'atomic_write_bytes', 'register_safe_loading'
 ]
 
 # --------------------------------------------------------------------------
@@ -227,15 +227,13 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     Same signature and behaviour as
     :func:`mmengine.runner.checkpoint.load_from_local` (``~`` expanded,
     :class:`FileNotFoundError` for a missing file), but loads through
-    :func:`load_checkpoint_file`. Registered for the prefix ``''`` when this
-    module is imported; the name keeps mmengine's log line
+    :func:`load_checkpoint_file`. Registered for the prefix ``''`` by
+    :func:`register_safe_loading`; the name keeps mmengine's log line
     (``Loads checkpoint by local backend``).
     """
     return load_checkpoint_file(filename, map_location=map_location)
 
 
-CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
-                                 force=True)
 
 # --------------------------------------------------------------------------
 # Plain checkpoints: conversion on save, restoration on load
@@ -497,4 +495,18 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(obj, filepath)
 
 
-register_backend('local', AtomicLocalBackend, force=True, prefixes='')
+
+
+def register_safe_loading() -> None:
+    """Make mmengine read local checkpoints through :func:`load_from_local`
+    (the allow-list loader: ``Runner.resume`` / ``load_from``,
+    ``PretrainedInit``) and write local files through
+    :class:`AtomicLocalBackend`, for the whole process.
+
+    Both are mmengine's public extension points
+    (``CheckpointLoader.register_scheme`` and ``register_backend`` for the
+    prefix ``''``); calling this again changes nothing.
+    """
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
+                                     force=True)
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -165,11 +165,13 @@ def setup_cpu_distributed(cfg):
 
 def enable_resume_loader():
     try:
-        import mmmask.engine.checkpoint  # noqa: F401  (registers loader)
+        from mmmask.engine.checkpoint import register_safe_loading
     except ImportError:
         print('downstream_train.py: warning: mmmask is not importable; '
               'mmengine 0.10.7 with torch >= 2.6 may fail to resume '
               '(weights-only load of its message hub)', file=sys.stderr)
+        return
+    register_safe_loading()
 
 
 def build_cfg(args):

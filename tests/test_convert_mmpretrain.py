@@ -1,5 +1,4 @@
 """mmpretrain <-> mmmask checkpoint conversion (MoCo v2 and DenseCL)."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -227,11 +226,8 @@ def test_convert_bare_state_dict_and_ema(models, tmp_path):
 
 
 def _load_cli():
-    path = osp.join(ROOT, 'tools', 'model_converters', 'mmpretrain2mmmask.py')
-    spec = importlib.util.spec_from_file_location('mmpretrain2mmmask', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tools.model_converters import mmpretrain2mmmask
+    return mmpretrain2mmmask
 
 
 @pytest.mark.parametrize('method', METHODS)

@@ -2,7 +2,6 @@
 weighted kNN (mmmask.evaluation.knn), the online kNN hook and the load
 report (mmmask.utils.transfer)."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -283,11 +282,8 @@ def test_knn_eval_tool_end_to_end(tmp_path):
         f'data_preprocessor=dict(mean=[0., 0., 0.], std=[255., 255., 255.],'
         f' to_rgb=True))\n'
         f'train_dataloader = {loader!r}\nval_dataloader = {loader!r}\n')
-    spec = importlib.util.spec_from_file_location(
-        'knn_eval', osp.join(ROOT, 'tools', 'analysis_tools', 'knn_eval.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    acc = module.main([str(config), ckpt, '--k', '5'])
+    from tools.analysis_tools import knn_eval
+    acc = knn_eval.main([str(config), ckpt, '--k', '5'])
 
     # direct computation: same images, same weights, same normalisation
     from PIL import Image

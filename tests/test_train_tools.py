@@ -8,7 +8,6 @@ tools/make_demo_data.py: real (tiny) training runs in subprocesses on the CPU.
   queues end up identical and hold the keys of both ranks;
 * command-line mistakes end with one clear error line.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -129,12 +128,10 @@ def test_make_demo_data_is_real_deterministic_and_idempotent(demo_data,
 # (i) train, checkpoint, resume
 # --------------------------------------------------------------------------
 RESUME_CHECK = r'''
-import importlib.util, json, sys
+import json, sys
 import torch
 
-spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
-train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train)
+from mmmask.apis import train
 ckpt_path = sys.argv[2]
 args = train.parse_args(sys.argv[3:])
 cfg = train.build_cfg(args)
@@ -388,10 +385,8 @@ def test_error_missing_data_root(tmp_path):
 
 
 def _load_train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmmask.apis import train
+    return train
 
 
 def test_cfg_option_key_check():

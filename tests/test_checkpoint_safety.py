@@ -41,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 import mmmask.engine.checkpoint as ckpt_mod
 from mmmask.engine import (SafeCheckpointHook, UnsafeCheckpointError,
-                           ensure_safe_checkpoint_hook, load_checkpoint_file)
+                           load_checkpoint_file)
 from mmmask.engine.checkpoint import (HISTORY_BUFFER_TYPE,
                                       MMENGINE_CHECKPOINT_GLOBALS, TYPE_KEY,
                                       AtomicLocalBackend,
@@ -273,25 +273,6 @@ def test_to_plain_and_restore_roundtrip():
     assert len(unknown) == 2
     assert 'Custom' in unknown[0] and "['meta']['x']" in unknown[0]
     assert 'Mode' in unknown[1] and "['meta']['y'][0]" in unknown[1]
-
-
-def test_ensure_safe_checkpoint_hook():
-    cfg = Config(dict(custom_hooks=[dict(type='EMAHook')]))
-    ensure_safe_checkpoint_hook(cfg)
-    types = [h['type'] for h in cfg.custom_hooks]
-    assert types == ['EMAHook', 'SafeCheckpointHook']
-    assert cfg.custom_hooks[1]['priority'] == 'VERY_HIGH'
-    ensure_safe_checkpoint_hook(cfg)  # already there: unchanged
-    assert len(cfg.custom_hooks) == 2
-    assert ensure_safe_checkpoint_hook(Config({})).custom_hooks == [
-        dict(type='SafeCheckpointHook', priority='VERY_HIGH')]
-    cfg = Config(dict(custom_hooks=[SafeCheckpointHook()]))
-    assert len(ensure_safe_checkpoint_hook(cfg).custom_hooks) == 1
-    base = Config.fromfile(osp.join(
-        osp.dirname(__file__), '..', 'configs', '_base_',
-        'default_runtime.py'))
-    hooks = ensure_safe_checkpoint_hook(base).custom_hooks
-    assert [h['type'] for h in hooks].count('SafeCheckpointHook') == 1
 
 
 # --------------------------------------------------------------------------

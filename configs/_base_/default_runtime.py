@@ -15,7 +15,8 @@ default_hooks = dict(
 # data in every checkpoint, so that --resume goes on exactly; NonFiniteLossHook
 # stops on a NaN / inf loss (action='skip' skips the step); TrainDataCheckHook
 # says so when the data makes no batch.
-# tools/train.py adds each when a config's custom_hooks list leaves it out.
+# This list is the one source of the default hooks: tools/train.py adds each
+# one that a config's custom_hooks list leaves out, and says which.
 custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH'),
                 dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook', action='error'),

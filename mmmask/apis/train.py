@@ -17,6 +17,11 @@ from . import launch
 from .launch import UsageError, check_option_keys  # noqa: F401
 
 PROG = 'train.py'
+#: The runtime defaults of every mmmask config, the one list of the hooks
+#: that every run has (``custom_hooks``).
+DEFAULT_RUNTIME = osp.join(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs',
+    '_base_', 'default_runtime.py')
 
 
 def parse_args(argv=None):
@@ -107,23 +112,39 @@ def adapt_to_strategy(cfg) -> None:
         wrapper.pop('loss_scale', None)  # DeepSpeed's fp16 config does this
 
 
-def add_default_hooks(cfg) -> None:
-    """``SafeCheckpointHook`` (plain checkpoints), ``ExactResumeHook``
-    (generator states and data position: a resumed run goes on exactly),
-    ``NonFiniteLossHook`` (stop on a NaN / inf loss) and
-    ``TrainDataCheckHook`` (the data makes a batch), unless the config
-    lists them."""
-    from mmmask.engine.hooks import DEFAULT_CUSTOM_HOOKS, ensure_custom_hook
-    from mmmask.engine.hooks.safe_checkpoint import \
-        ensure_safe_checkpoint_hook
-    ensure_safe_checkpoint_hook(cfg)
-    for hook_type in DEFAULT_CUSTOM_HOOKS:
-        ensure_custom_hook(cfg, hook_type)
-
-
 def warn(message: str) -> None:
     """A warning before the runner's logger exists."""
     print(f'{PROG}: warning: {message}', file=sys.stderr)
+
+
+def _hook_type(hook) -> str:
+    """A hook's type name without its scope, from a config dict (type given
+    by name or class) or a built hook."""
+    kind = hook.get('type') if isinstance(hook, dict) else type(hook)
+    return str(getattr(kind, '__name__', kind)).split('.')[-1]
+
+
+def add_default_hooks(cfg, defaults=DEFAULT_RUNTIME) -> list:
+    """Append to ``cfg.custom_hooks`` each hook of the ``custom_hooks`` of
+    ``defaults`` (``configs/_base_/default_runtime.py``: plain checkpoints,
+    exact resume, the NaN-loss stop, the data check) whose type the list
+    lacks, and warn naming them: a config that does not inherit the runtime
+    defaults trains under ``tools/train.py`` as one that does. Returns the
+    added type names."""
+    from mmengine.config import Config
+
+    if not osp.isfile(defaults):  # an installed package without configs/
+        return []
+    hooks = list(cfg.get('custom_hooks', None) or [])
+    have = {_hook_type(h) for h in hooks}
+    added = [h for h in Config.fromfile(defaults).custom_hooks
+             if _hook_type(h) not in have]
+    cfg['custom_hooks'] = hooks + added
+    names = [_hook_type(h) for h in added]
+    if names:
+        warn(f'the config\'s custom_hooks lack {", ".join(names)}: added '
+             f'as {osp.relpath(defaults)} lists them')
+    return names
 
 
 def resolve_auto_resume(cfg) -> None:

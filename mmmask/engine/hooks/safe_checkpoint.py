@@ -1,7 +1,6 @@
 """Checkpoints that ``torch.load(path, weights_only=True)`` accepts as they
 are, with no allow-list, and that still resume the message hub."""
 from collections import OrderedDict
-from typing import Any
 
 from mmengine.hooks import Hook
 
@@ -9,10 +8,7 @@ from mmmask.engine.checkpoint import (restore_checkpoint_objects,
                                       to_plain_checkpoint)
 from mmmask.registry import HOOKS
 
-__all__ = ['SafeCheckpointHook', 'ensure_safe_checkpoint_hook',
-           'strip_wrapper_prefix']
-
-_HOOK_NAMES = ('SafeCheckpointHook', 'mmmask.SafeCheckpointHook')
+__all__ = ['SafeCheckpointHook', 'strip_wrapper_prefix']
 
 
 @HOOKS.register_module()
@@ -85,31 +81,3 @@ def strip_wrapper_prefix(checkpoint: dict) -> None:
                 (k[len('module.'):] if k.startswith('module.') else k, v)
                 for k, v in state._metadata.items())
         checkpoint['state_dict'] = stripped
-
-
-def _is_safe_hook(hook: Any) -> bool:
-    if isinstance(hook, SafeCheckpointHook):
-        return True
-    if isinstance(hook, dict):
-        hook_type = hook.get('type')
-        return hook_type in _HOOK_NAMES or hook_type is SafeCheckpointHook
-    return False
-
-
-def ensure_safe_checkpoint_hook(cfg: Any) -> Any:
-    """Append ``dict(type='SafeCheckpointHook', priority='VERY_HIGH')`` to
-    ``cfg.custom_hooks`` unless the list already holds one.
-
-    Args:
-        cfg (mmengine.Config or dict): a runner config; ``custom_hooks`` may
-            be missing or ``None``.
-
-    Returns:
-        The same ``cfg``, changed in place.
-    """
-    hooks = cfg.get('custom_hooks', None)
-    hooks = [] if hooks is None else list(hooks)
-    if not any(_is_safe_hook(h) for h in hooks):
-        hooks.append(dict(type='SafeCheckpointHook', priority='VERY_HIGH'))
-    cfg['custom_hooks'] = hooks
-    return cfg

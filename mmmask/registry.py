@@ -140,7 +140,7 @@ def _child(name: str, parent: Optional[Registry], locations: List[str]):
 
 
 _P = mmpretrain_registry
-_ENGINE = ['mmmask.engine']
+_ENGINE = ['mmmask.engine.hooks', 'mmmask.engine.optimizers']
 _MODELS = ['mmmask.models']
 _DATA = ['mmmask.datasets']
 

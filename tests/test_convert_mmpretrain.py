@@ -8,12 +8,10 @@ from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401
-from mmmask.utils.convert_mmpretrain import (convert_checkpoint,
-                                             convert_state_dict, detect_method,
-                                             mmmask_to_mmpretrain,
-                                             mmpretrain_to_mmmask,
-                                             momentum_from_mmpretrain,
-                                             momentum_to_mmpretrain)
+from mmmask.engine.checkpoint.convert_mmpretrain import (
+    convert_checkpoint, convert_state_dict, detect_method,
+    mmmask_to_mmpretrain, mmpretrain_to_mmmask, momentum_from_mmpretrain,
+    momentum_to_mmpretrain)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = ['mocov2', 'densecl']

@@ -1,6 +1,6 @@
 """Weight export (tools/model_converters/extract_backbone_weights.py),
 weighted kNN (mmmask.evaluation.knn), the online kNN hook and the load
-report (mmmask.utils.transfer)."""
+report (mmmask.engine.checkpoint.transfer)."""
 import glob
 import json
 import os
@@ -119,7 +119,8 @@ def test_export_refuses_non_resnet_layouts(tmp_path):
 def test_load_report_and_wrong_architecture(tmp_path):
     from mmpretrain.models.backbones import ResNet
 
-    from mmmask.utils.transfer import PretrainedMismatchError, load_pretrained
+    from mmmask.engine.checkpoint.transfer import (
+        PretrainedMismatchError, load_pretrained)
     model = _densecl(18)
     ckpt = str(tmp_path / 'ck.pth')
     torch.save({'state_dict': model.state_dict()}, ckpt)
@@ -198,7 +199,6 @@ def _write_digit_images(root, per_class):
 def test_online_knn_hook_logs_during_a_short_run(tmp_path):
     from mmengine.runner import Runner
 
-    import mmmask.engine  # noqa: F401
     import mmmask.models  # noqa: F401
     from mmmask.engine.hooks.online_knn import OnlineKNNHook  # noqa: F401
     root = str(tmp_path / 'digits')

@@ -12,7 +12,7 @@ config:
   size the position embedding equals mmpretrain's bicubic resize of the
   checkpoint's;
 * the fine-tuning configs' optimizers decay the lr by 0.65 per block;
-* the launchers' pre-flight check (mmmask/utils/transfer.py)
+* the launchers' pre-flight check (mmmask/engine/checkpoint/transfer.py)
   reports every tensor loaded, ``pos_embed`` resized, ``ln2`` new;
 * the online encoder's keys are exactly mmpretrain ``VisionTransformer``'s.
 """
@@ -344,13 +344,13 @@ def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, tmp_path_factory):
 
 
 def test_transfer_rules_only_excuse_pos_embed_grid_and_finetune_norm():
-    """mmmask/utils/transfer.py: a pos_embed of another grid is 'resized',
-    one of another width a mismatch; the avg-pool ViT's ln2 is 'new', but
+    """The load report (mmmask/engine/checkpoint/transfer.py): a pos_embed of
+    another grid is 'resized', one of another width a mismatch; the avg-pool ViT's ln2 is 'new', but
     a missing block tensor is still missing and fails the strict check."""
     from mmpretrain.models import VisionTransformer
 
-    from mmmask.utils.transfer import (PretrainedMismatchError,
-                                       check_module_against_checkpoint)
+    from mmmask.engine.checkpoint.transfer import (
+        PretrainedMismatchError, check_module_against_checkpoint)
 
     def vit(img, dims=64, **kw):
         return VisionTransformer(

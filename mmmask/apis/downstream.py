@@ -134,8 +134,8 @@ def build_cfg(args):
 
 def preflight(runner, strict=True):
     """Log what every Pretrained init_cfg will load; raise on a mismatch."""
-    from mmmask.utils.transfer import (PretrainedMismatchError,
-                                       check_pretrained_inits)
+    from mmmask.engine.checkpoint.transfer import (
+        PretrainedMismatchError, check_pretrained_inits)
     model = runner.model
     model = getattr(model, 'module', model)
     try:

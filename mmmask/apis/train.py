@@ -155,7 +155,7 @@ def resolve_auto_resume(cfg) -> None:
     """
     if cfg.get('resume') is not True or cfg.get('load_from'):
         return
-    from mmmask.engine.resume import find_resumable_checkpoint
+    from mmmask.engine.checkpoint import find_resumable_checkpoint
 
     path = find_resumable_checkpoint(cfg.work_dir, warn=warn)
     if path is None:

@@ -3,7 +3,7 @@ from .exact_resume import ExactResumeHook
 from .loss_weight_warmup import LossWeightWarmupHook
 from .nonfinite_loss import NonFiniteLossHook
 from .online_knn import OnlineKNNHook  # noqa: F401
-from .safe_checkpoint import SafeCheckpointHook  # noqa: F401
+from ..checkpoint.hook import SafeCheckpointHook  # noqa: F401
 
 __all__ = ['LossWeightWarmupHook', 'ExactResumeHook', 'NonFiniteLossHook',
            'TrainDataCheckHook']

@@ -33,5 +33,10 @@ vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
 load_from = None
+# A load_from / resume checkpoint must fit the model: a tensor of another
+# shape, a missing or an unexpected key stops the run naming the first ones.
+# allow_partial=True loads only the tensors that fit (the rest stay as
+# initialised) and logs a warning instead.
+load_cfg = dict(allow_partial=False)
 resume = False
 randomness = dict(seed=None, deterministic=False)

@@ -203,7 +203,9 @@ def one_line(err: BaseException) -> str:
 def known_error(err: BaseException):
     """The one-line message of a known mistake in the input or config, or
     None for anything else (which keeps its traceback)."""
-    from mmmask.errors import MMMaskError
+    from mmmask.errors import CheckpointError, MMMaskError
+    if isinstance(err, CheckpointError):  # the file and what is wrong
+        return str(err).splitlines()[0]
     if isinstance(err, MMMaskError):
         return one_line(err)
     # mmpretrain's CustomDataset on a folder without images

@@ -298,3 +298,25 @@ def test_knn_eval_tool_end_to_end(tmp_path):
     expected = knn_accuracy(feats, y, feats, y, k=5, temperature=0.07)
     assert acc['top1'] == pytest.approx(expected['top1'], abs=1e-6)
     assert acc['top1'] > 50  # each image is its own nearest neighbour
+
+
+def test_online_knn_normalisation_comes_from_public_settings():
+    """mean / std from the preprocessor's buffers, to_rgb from its config
+    (no private attribute of the preprocessor is read)."""
+    from mmmask.engine.hooks.online_knn import OnlineKNNHook
+
+    class Pre(torch.nn.Module):  # no _channel_conversion attribute
+        def __init__(self):
+            super().__init__()
+            self.register_buffer('mean', torch.tensor([1., 2., 3.]))
+            self.register_buffer('std', torch.tensor([4., 5., 6.]))
+
+    model = torch.nn.Module()
+    model.data_preprocessor = Pre()
+    hook = OnlineKNNHook(train_dataloader={}, val_dataloader={})
+    assert hook._normalisation(model, dict(to_rgb=True)) == (
+        [1., 2., 3.], [4., 5., 6.], True)
+    assert hook._normalisation(model, dict(bgr_to_rgb=True))[2] is True
+    assert hook._normalisation(model, None)[2] is False
+    own = OnlineKNNHook(train_dataloader={}, val_dataloader={}, to_rgb=False)
+    assert own._normalisation(model, dict(to_rgb=True))[2] is False

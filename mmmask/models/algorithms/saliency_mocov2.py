@@ -26,9 +26,9 @@ def load_frozen_backbone(cfg: dict, checkpoint: str) -> nn.Module:
                                 ' (weights are never downloaded; give a local '
                                 'file or saliency_checkpoint=None to use the '
                                 'key encoder)')
-    from mmmask.engine.checkpoint import load_checkpoint_file
+    from mmengine.runner import CheckpointLoader  # the process's loader
     net = MODELS.build(cfg)
-    ckpt = load_checkpoint_file(checkpoint, map_location='cpu')
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
     if any(k.startswith('backbone.') for k in state):
         state = {k[len('backbone.'):]: v for k, v in state.items()

@@ -217,9 +217,9 @@ def known_error(err: BaseException):
 def main(argv=None) -> int:
     """Train from the command line ``argv``; the exit status."""
     args = parse_args(argv)
-    from mmmask.engine.checkpoint import register_safe_loading
     try:
         cfg = build_cfg(args)
+        from mmmask.engine.checkpoint import register_safe_loading
         register_safe_loading()  # allow-list loader, atomic local writes
         runner = build_runner(cfg)
     except UsageError as err:

@@ -66,7 +66,7 @@ from mmengine.registry import DefaultScope
 
 from mmpretrain.models.utils import resize_pos_embed
 
-from mmmask.utils import transfer  # what the launchers' pre-flight runs
+from mmmask.engine.checkpoint import transfer  # the launchers' pre-flight
 from stock_check import mmengine_stock
 
 ckpt_path, layers = sys.argv[1:3]

@@ -1,6 +1,6 @@
 # CMAE, ViT-B/16, ImageNet-1k, 1600 epochs, batch 4096 (32 GPUs x 128).
 # Huang et al., "Contrastive Masked Autoencoders are Stronger Vision
-# Learners", TPAMI 2023 (arXiv 2207.13532); numbers of specs/METHODS.md
+# Learners", TPAMI 2023 (arXiv 2207.13532); numbers of docs/methods.md
 # section 2 (the paper and the authors' code).
 #
 # Shorter schedules of the paper: max_epochs = 300 or 800.

@@ -3,7 +3,7 @@
 # mmpretrain's format (``<class>/<image> <label>`` per line) under
 # data/imagenet/meta/; the images stay in data/imagenet/train/. Another
 # subset: change ann_file. Model: mmmask's default MACRL design
-# (specs/METHODS.md section 5) at ViT-S/16, 14 x 14 tokens.
+# (docs/methods.md section 5) at ViT-S/16, 14 x 14 tokens.
 _base_ = 'macrl_vit-s-p4_cifar10.py'
 
 img_size = 224

@@ -2,7 +2,7 @@
 # data/cifar10/cifar-10-batches-py/), 800 epochs, batch 512 (8 GPUs x 64).
 # Yao et al., "Masked Contrastive Representation Learning",
 # arXiv 2211.06012. The paper has no public code: the model is mmmask's
-# documented default design (specs/METHODS.md section 5,
+# documented default design (docs/methods.md section 5,
 # configs/_base_/models/macrl_vit-s-p4_32px.py); the recipe below (MAE's
 # AdamW recipe at this batch) is mmmask's choice too.
 _base_ = ['_base_/models/macrl_vit-s-p4_32px.py',

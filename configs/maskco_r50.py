@@ -4,7 +4,7 @@
 # Zhao et al., "Self-Supervised Visual Representations Learning by
 # Contrastive Mask Prediction", ICCV 2021 (arXiv 2108.07954).
 # No public code: every open choice below is mmmask's documented default
-# (METHODS.md section 4, docs/masking.md).
+# (docs/methods.md section 4, docs/masking.md).
 _base_ = ['./mocov2_r50.py']
 
 # Two MoCo v2 views that keep their geometry (DecodeMultiViewCrops records

@@ -140,7 +140,7 @@ def _child(name: str, parent: Optional[Registry], locations: List[str]):
 
 
 _P = mmpretrain_registry
-_ENGINE = ['mmmask.engine']
+_ENGINE = ['mmmask.engine.hooks', 'mmmask.engine.optimizers']
 _MODELS = ['mmmask.models']
 _DATA = ['mmmask.datasets']
 
@@ -173,5 +173,8 @@ MASK_GENERATORS = _child('mask generator', None,
 
 METRICS = _child('metric', _P.METRICS, ['mmmask.evaluation'])
 EVALUATORS = _child('evaluator', _P.EVALUATORS, ['mmmask.evaluation'])
-VISUALIZERS = _child('visualizer', _P.VISUALIZERS, ['mmmask.visualization'])
-VISBACKENDS = _child('vis_backend', _P.VISBACKENDS, ['mmmask.visualization'])
+# No visualizer of mmmask's own: mmpretrain's and mmengine's are found
+# through the parents (the mask and reconstruction pictures are tools:
+# tools/visualization/).
+VISUALIZERS = _child('visualizer', _P.VISUALIZERS, [])
+VISBACKENDS = _child('vis_backend', _P.VISBACKENDS, [])

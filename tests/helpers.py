@@ -19,6 +19,7 @@ import sys
 import textwrap
 
 import numpy as np
+from stock_check import STOCK_MMENGINE
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -145,6 +146,7 @@ import sys
 import torch
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from stock_check import mmengine_stock
 
 
 @HOOKS.register_module()
@@ -160,7 +162,7 @@ class TransferProbeHook(Hook):
         model = getattr(runner.model, 'module', runner.model)
         result = dict(backbone=0, shared_head=0, differ=[],
                       backbone_total=0,
-                      mmmask_imported='mmmask' in sys.modules)
+                      stock=mmengine_stock(self.checkpoint))
         for key, value in model.state_dict().items():
             if key.startswith('backbone.'):
                 source, kind = key, 'backbone'
@@ -185,21 +187,21 @@ class TransferProbeHook(Hook):
 def write_probe(directory):
     with open(osp.join(directory, 'transfer_probe.py'), 'w') as f:
         f.write(PROBE)
-    return str(directory)
+    return os.pathsep.join([str(directory), osp.dirname(__file__)])
 
 
 def run_probed(script, tiny_config, ckpt, tmp_path):
     """Run the downstream launcher ``script`` on ``tiny_config`` (written
     with ``write_tiny_config``, probe output ``tmp_path/probe.json``) with
-    ``--pretrained ckpt``; check it succeeded and that it never imported
-    mmmask. Returns (process, probe result, work dir)."""
+    ``--pretrained ckpt``; check it succeeded and that the checkpoint went
+    through mmengine's own loader and file backend. Returns (process, probe result, work dir)."""
     work = osp.join(str(tmp_path), 'work')
     proc = run([sys.executable, script, tiny_config, '--pretrained', ckpt,
                 '--work-dir', work], extra_path=write_probe(tmp_path))
     check_ok(proc)
     with open(osp.join(str(tmp_path), 'probe.json')) as f:
         probe = json.load(f)
-    assert probe['mmmask_imported'] is False
+    assert probe['stock'] == STOCK_MMENGINE
     assert probe['differ'] == []
     return proc, probe, work
 
@@ -449,11 +451,9 @@ def one_error_line(proc, prog='train.py'):
 
 
 _TRAIN_DRIVER = r'''
-import contextlib, importlib.util, io, json, sys, traceback
+import contextlib, io, json, sys, traceback
 
-spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
-train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train)
+from mmmask.apis import train
 results = {}
 for name, argv in json.loads(sys.argv[2]).items():
     out, err = io.StringIO(), io.StringIO()

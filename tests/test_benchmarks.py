@@ -1,7 +1,7 @@
 """The benchmark scripts run on their smallest setting and print full tables
 of finite numbers (no timing thresholds here: speed goals live in the
 scripts' output, see docs/benchmarks.md)."""
-import importlib.util
+import importlib
 import math
 import os.path as osp
 import re
@@ -12,11 +12,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        name, osp.join(ROOT, 'tools', 'benchmarks', f'{name}.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f'tools.benchmarks.{name}')
 
 
 def _table_rows(text, first_cell):

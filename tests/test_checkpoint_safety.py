@@ -9,8 +9,9 @@ that
   in a fresh interpreter that never imports mmmask (or mmengine);
 * resuming from them restores the iteration and the message hub's scalars;
 * old-style checkpoints load through ``load_checkpoint_file`` and through
-  mmengine's own ``CheckpointLoader`` / ``Runner.resume`` once mmmask is
-  imported, while tampered files are refused with ``UnsafeCheckpointError``;
+  mmengine's own ``CheckpointLoader`` / ``Runner.resume`` once
+  ``register_safe_loading()`` has run (importing mmmask changes nothing in
+  mmengine), while tampered files are refused with ``UnsafeCheckpointError``;
 * checkpoints are written atomically.
 """
 import enum
@@ -28,7 +29,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.config import Config
 from mmengine.fileio import get_file_backend
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
@@ -38,10 +38,10 @@ from mmengine.runner.checkpoint import (_load_checkpoint_with_prefix,
                                         save_checkpoint)
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-import mmmask.engine  # noqa: F401  (registers the hook, loader and backend)
 import mmmask.engine.checkpoint as ckpt_mod
-from mmmask.engine import (SafeCheckpointHook, UnsafeCheckpointError,
-                           ensure_safe_checkpoint_hook, load_checkpoint_file)
+import mmmask.engine.checkpoint.io as ckpt_io
+from mmmask.engine.checkpoint import (UnsafeCheckpointError,
+                                      load_checkpoint_file)
 from mmmask.engine.checkpoint import (HISTORY_BUFFER_TYPE,
                                       MMENGINE_CHECKPOINT_GLOBALS, TYPE_KEY,
                                       AtomicLocalBackend,
@@ -49,6 +49,7 @@ from mmmask.engine.checkpoint import (HISTORY_BUFFER_TYPE,
                                       to_plain_checkpoint)
 
 MAX_ITERS = 4
+ckpt_mod.register_safe_loading()  # the loader and backend, as train.py does
 
 
 # --------------------------------------------------------------------------
@@ -274,25 +275,6 @@ def test_to_plain_and_restore_roundtrip():
     assert 'Mode' in unknown[1] and "['meta']['y'][0]" in unknown[1]
 
 
-def test_ensure_safe_checkpoint_hook():
-    cfg = Config(dict(custom_hooks=[dict(type='EMAHook')]))
-    ensure_safe_checkpoint_hook(cfg)
-    types = [h['type'] for h in cfg.custom_hooks]
-    assert types == ['EMAHook', 'SafeCheckpointHook']
-    assert cfg.custom_hooks[1]['priority'] == 'VERY_HIGH'
-    ensure_safe_checkpoint_hook(cfg)  # already there: unchanged
-    assert len(cfg.custom_hooks) == 2
-    assert ensure_safe_checkpoint_hook(Config({})).custom_hooks == [
-        dict(type='SafeCheckpointHook', priority='VERY_HIGH')]
-    cfg = Config(dict(custom_hooks=[SafeCheckpointHook()]))
-    assert len(ensure_safe_checkpoint_hook(cfg).custom_hooks) == 1
-    base = Config.fromfile(osp.join(
-        osp.dirname(__file__), '..', 'configs', '_base_',
-        'default_runtime.py'))
-    hooks = ensure_safe_checkpoint_hook(base).custom_hooks
-    assert [h['type'] for h in hooks].count('SafeCheckpointHook') == 1
-
-
 # --------------------------------------------------------------------------
 # (b) loading older mmengine checkpoints, refusing anything else
 # --------------------------------------------------------------------------
@@ -328,7 +310,7 @@ def test_exact_allow_list_for_old_checkpoint(trained):
     assert needed <= names
     for g in MMENGINE_CHECKPOINT_GLOBALS:
         obj = g[0] if isinstance(g, tuple) else g
-        assert obj is HistoryBuffer or obj is ckpt_mod._history_buffer_getattr \
+        assert obj is HistoryBuffer or obj is ckpt_io._history_buffer_getattr \
             or (getattr(obj, '__module__', '') or '').startswith('numpy')
 
 
@@ -383,7 +365,7 @@ def test_tampered_checkpoint_is_refused(tmp_path, payload, refused):
         load_checkpoint_file(path)
     err = info.value
     assert str(path) in str(err) and err.path == str(path)
-    assert refused in err.global_name
+    assert refused in str(err)  # torch's own message is kept
     assert 'not an mmengine checkpoint type' in str(err)
     assert isinstance(err, pickle.UnpicklingError)
     assert isinstance(err, RuntimeError)
@@ -428,7 +410,7 @@ def test_failed_save_keeps_previous_file(tmp_path, monkeypatch):
         f.flush()
         raise KeyboardInterrupt('simulated kill during the write')
 
-    monkeypatch.setattr(ckpt_mod, '_write_all', write_half_then_die)
+    monkeypatch.setattr(ckpt_io, '_write_all', write_half_then_die)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint({'state_dict': {'w': torch.ones(1000)}}, path)
     assert open(path, 'rb').read() == before
@@ -450,3 +432,32 @@ def test_atomic_write_through_symlink(tmp_path):
     link.symlink_to(real)
     AtomicLocalBackend().put(b'new', str(link))
     assert link.is_symlink() and real.read_bytes() == b'new'
+
+
+def test_import_leaves_mmengine_alone_until_registered():
+    """Importing mmmask.engine keeps mmengine's own checkpoint loader and
+    local file backend; ``register_safe_loading()`` is the one call that
+    replaces them."""
+    code = textwrap.dedent('''
+        import json
+        from mmengine.fileio import LocalBackend, get_file_backend
+        from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+        import mmmask.engine
+        import mmmask.models  # noqa: F401
+        out = dict(loader=CheckpointLoader._get_checkpoint_loader('x.pth')
+                   is load_from_local,
+                   backend=type(get_file_backend('x.pth')) is LocalBackend)
+        from mmmask.engine.checkpoint import register_safe_loading
+        register_safe_loading()
+        out['after'] = [
+            CheckpointLoader._get_checkpoint_loader('x.pth').__module__,
+            type(get_file_backend('y.pth')).__name__]
+        print(json.dumps(out))
+    ''')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out['loader'] is True and out['backend'] is True
+    assert out['after'][1] == 'AtomicLocalBackend'
+    assert out['after'][0].startswith('mmmask.engine.checkpoint')

@@ -161,7 +161,7 @@ class _FakeRunner:
 
 
 def test_loss_weight_warmup_hook():
-    from mmmask.engine import LossWeightWarmupHook
+    from mmmask.engine.hooks import LossWeightWarmupHook
     model = nn.Module()
     model.loss_lambda = 0.5
     runner = _FakeRunner(model)

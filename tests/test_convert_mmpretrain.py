@@ -1,5 +1,4 @@
 """mmpretrain <-> mmmask checkpoint conversion (MoCo v2 and DenseCL)."""
-import importlib.util
 import os.path as osp
 
 import pytest
@@ -9,12 +8,10 @@ from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401
-from mmmask.utils.convert_mmpretrain import (convert_checkpoint,
-                                             convert_state_dict, detect_method,
-                                             mmmask_to_mmpretrain,
-                                             mmpretrain_to_mmmask,
-                                             momentum_from_mmpretrain,
-                                             momentum_to_mmpretrain)
+from mmmask.engine.checkpoint.convert_mmpretrain import (
+    convert_checkpoint, convert_state_dict, detect_method,
+    mmmask_to_mmpretrain, mmpretrain_to_mmmask, momentum_from_mmpretrain,
+    momentum_to_mmpretrain)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = ['mocov2', 'densecl']
@@ -227,11 +224,8 @@ def test_convert_bare_state_dict_and_ema(models, tmp_path):
 
 
 def _load_cli():
-    path = osp.join(ROOT, 'tools', 'model_converters', 'mmpretrain2mmmask.py')
-    spec = importlib.util.spec_from_file_location('mmpretrain2mmmask', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tools.model_converters import mmpretrain2mmmask
+    return mmpretrain2mmmask
 
 
 @pytest.mark.parametrize('method', METHODS)

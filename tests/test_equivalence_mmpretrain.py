@@ -24,8 +24,8 @@ from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401
-from mmmask.utils.convert_mmpretrain import (mmpretrain_to_mmmask,
-                                             momentum_from_mmpretrain)
+from mmmask.engine.checkpoint.convert_mmpretrain import (
+    mmpretrain_to_mmmask, momentum_from_mmpretrain)
 
 BATCH = 4
 QUEUE_LEN = 64

@@ -1,8 +1,7 @@
 """Weight export (tools/model_converters/extract_backbone_weights.py),
 weighted kNN (mmmask.evaluation.knn), the online kNN hook and the load
-report (mmmask.utils.transfer)."""
+report (mmmask.engine.checkpoint.transfer)."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -120,7 +119,8 @@ def test_export_refuses_non_resnet_layouts(tmp_path):
 def test_load_report_and_wrong_architecture(tmp_path):
     from mmpretrain.models.backbones import ResNet
 
-    from mmmask.utils.transfer import PretrainedMismatchError, load_pretrained
+    from mmmask.engine.checkpoint.transfer import (
+        PretrainedMismatchError, load_pretrained)
     model = _densecl(18)
     ckpt = str(tmp_path / 'ck.pth')
     torch.save({'state_dict': model.state_dict()}, ckpt)
@@ -199,7 +199,6 @@ def _write_digit_images(root, per_class):
 def test_online_knn_hook_logs_during_a_short_run(tmp_path):
     from mmengine.runner import Runner
 
-    import mmmask.engine  # noqa: F401
     import mmmask.models  # noqa: F401
     from mmmask.engine.hooks.online_knn import OnlineKNNHook  # noqa: F401
     root = str(tmp_path / 'digits')
@@ -283,11 +282,8 @@ def test_knn_eval_tool_end_to_end(tmp_path):
         f'data_preprocessor=dict(mean=[0., 0., 0.], std=[255., 255., 255.],'
         f' to_rgb=True))\n'
         f'train_dataloader = {loader!r}\nval_dataloader = {loader!r}\n')
-    spec = importlib.util.spec_from_file_location(
-        'knn_eval', osp.join(ROOT, 'tools', 'analysis_tools', 'knn_eval.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    acc = module.main([str(config), ckpt, '--k', '5'])
+    from tools.analysis_tools import knn_eval
+    acc = knn_eval.main([str(config), ckpt, '--k', '5'])
 
     # direct computation: same images, same weights, same normalisation
     from PIL import Image
@@ -302,3 +298,25 @@ def test_knn_eval_tool_end_to_end(tmp_path):
     expected = knn_accuracy(feats, y, feats, y, k=5, temperature=0.07)
     assert acc['top1'] == pytest.approx(expected['top1'], abs=1e-6)
     assert acc['top1'] > 50  # each image is its own nearest neighbour
+
+
+def test_online_knn_normalisation_comes_from_public_settings():
+    """mean / std from the preprocessor's buffers, to_rgb from its config
+    (no private attribute of the preprocessor is read)."""
+    from mmmask.engine.hooks.online_knn import OnlineKNNHook
+
+    class Pre(torch.nn.Module):  # no _channel_conversion attribute
+        def __init__(self):
+            super().__init__()
+            self.register_buffer('mean', torch.tensor([1., 2., 3.]))
+            self.register_buffer('std', torch.tensor([4., 5., 6.]))
+
+    model = torch.nn.Module()
+    model.data_preprocessor = Pre()
+    hook = OnlineKNNHook(train_dataloader={}, val_dataloader={})
+    assert hook._normalisation(model, dict(to_rgb=True)) == (
+        [1., 2., 3.], [4., 5., 6.], True)
+    assert hook._normalisation(model, dict(bgr_to_rgb=True))[2] is True
+    assert hook._normalisation(model, None)[2] is False
+    own = OnlineKNNHook(train_dataloader={}, val_dataloader={}, to_rgb=False)
+    assert own._normalisation(model, dict(to_rgb=True))[2] is False

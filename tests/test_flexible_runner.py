@@ -70,12 +70,9 @@ class DumpStateHook(Hook):
 
 DRIVER = '''
 """tools/train.py's main for each (config, work dir) pair, in turn."""
-import importlib.util
 import sys
 
-spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
-train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train)
+from mmmask.apis import train
 pairs = sys.argv[2:]
 for config, work_dir in zip(pairs[0::2], pairs[1::2]):
     code = train.main([config, '--work-dir', work_dir, '--launcher',
@@ -225,12 +222,8 @@ def test_checkpoints_name_the_model_not_the_wrapper(runs, run):
 
 
 def _train_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'train_tool', osp.join(ROOT, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmmask.apis import train
+    return train
 
 
 def test_deepspeed_base_line_switches_runner_and_optim_wrapper(tmp_path):

@@ -1,4 +1,4 @@
-"""MaskCo (METHODS.md section 4).
+"""MaskCo (docs/methods.md section 4).
 
 * RoIAlign features of the same region in both views of an identity
   augmentation are equal (query backbone vs key encoder); with crops and

@@ -99,11 +99,8 @@ def test_method_trains_under_the_runner(method, demo_images, tmp_path):
 
 
 def _browse_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('browse_masks', BROWSE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from tools.visualization import browse_masks
+    return browse_masks
 
 
 @pytest.mark.parametrize('config', [osp.basename(c) for c in METHOD_CONFIGS])

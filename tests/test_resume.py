@@ -30,7 +30,7 @@ import signal
 
 from mmengine.hooks import Hook
 
-import mmmask.engine.checkpoint as ckpt_io
+import mmmask.engine.checkpoint.io as ckpt_io
 from mmmask.registry import HOOKS
 
 

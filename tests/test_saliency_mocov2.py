@@ -1,4 +1,4 @@
-"""Saliency-guided masking on MoCo v2 (METHODS.md section 3).
+"""Saliency-guided masking on MoCo v2 (docs/methods.md section 3).
 
 * with a hand-made saliency map, the model masks the query where the
   generator (same stream) says, foreground cells at their true positions,

@@ -8,7 +8,6 @@ tools/make_demo_data.py: real (tiny) training runs in subprocesses on the CPU.
   queues end up identical and hold the keys of both ranks;
 * command-line mistakes end with one clear error line.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -129,16 +128,15 @@ def test_make_demo_data_is_real_deterministic_and_idempotent(demo_data,
 # (i) train, checkpoint, resume
 # --------------------------------------------------------------------------
 RESUME_CHECK = r'''
-import importlib.util, json, sys
+import json, sys
 import torch
 
-spec = importlib.util.spec_from_file_location('train_tool', sys.argv[1])
-train = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(train)
+from mmmask.apis import train
 ckpt_path = sys.argv[2]
 args = train.parse_args(sys.argv[3:])
 cfg = train.build_cfg(args)
-import mmmask.engine  # noqa: F401
+from mmmask.engine.checkpoint import register_safe_loading
+register_safe_loading()
 runner = train.build_runner(cfg)
 runner.load_or_resume()
 
@@ -387,10 +385,8 @@ def test_error_missing_data_root(tmp_path):
 
 
 def _load_train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from mmmask.apis import train
+    return train
 
 
 def test_cfg_option_key_check():
@@ -444,3 +440,40 @@ def test_work_dir_default_and_resume_flags(tmp_path, monkeypatch):
         with pytest.raises(train.UsageError, match='--amp needs a CUDA'):
             train.merge_args(Config.fromfile(args.config), train.parse_args(
                 [DEMO_CONFIGS['mocov2'], '--amp']))
+
+
+def test_default_hooks_come_from_default_runtime(capsys):
+    """The one list of default hooks is configs/_base_/default_runtime.py:
+    a config that inherits it gets nothing added; one that lacks some gets
+    exactly the missing ones (with the config's settings: priority), and
+    the warning names them."""
+    from mmengine.config import Config
+
+    train = _load_train_tool()
+    base = Config.fromfile(train.DEFAULT_RUNTIME)
+    wanted = [h['type'] for h in base.custom_hooks]
+    assert {'SafeCheckpointHook', 'ExactResumeHook', 'NonFiniteLossHook',
+            'TrainDataCheckHook'} <= set(wanted)
+    assert train.add_default_hooks(Config.fromfile(DEMO_CONFIGS['mocov2'])) \
+        == []
+    assert capsys.readouterr().err == ''
+
+    cfg = Config(dict(custom_hooks=[dict(type='EMAHook'),
+                                    dict(type='mmmask.NonFiniteLossHook',
+                                         action='skip')]))
+    added = train.add_default_hooks(cfg)
+    assert added == [t for t in wanted if t != 'NonFiniteLossHook']
+    types = [h['type'] for h in cfg.custom_hooks]
+    assert types[:2] == ['EMAHook', 'mmmask.NonFiniteLossHook']
+    assert types.count('mmmask.NonFiniteLossHook') == 1
+    assert cfg.custom_hooks[1]['action'] == 'skip'  # the config's own kept
+    safe = [h for h in cfg.custom_hooks if h['type'] == 'SafeCheckpointHook']
+    assert safe[0]['priority'] == 'VERY_HIGH'
+    err = capsys.readouterr().err
+    assert err.startswith('train.py: warning:')
+    assert all(t in err for t in added) and 'default_runtime.py' in err
+    assert train.add_default_hooks(cfg) == []  # already there: unchanged
+    # a built hook counts as its type
+    from mmmask.engine.hooks import SafeCheckpointHook
+    cfg = Config(dict(custom_hooks=[SafeCheckpointHook()]))
+    assert 'SafeCheckpointHook' not in train.add_default_hooks(cfg)

@@ -6,16 +6,16 @@ config:
 
 * in another process, the benchmark config (with a tiny backbone of the
   same shape) is built by mmpretrain / mmseg, its ``Pretrained`` init_cfg
-  runs (mmpretrain: without mmmask imported), and every encoder tensor of
+  runs through mmengine's own checkpoint loader and file backend (no
+  mmmask model or dataset imported), and every encoder tensor of
   the model equals the checkpoint's ``backbone.`` tensor; at another input
   size the position embedding equals mmpretrain's bicubic resize of the
   checkpoint's;
 * the fine-tuning configs' optimizers decay the lr by 0.65 per block;
-* the launchers' pre-flight check (mmmask/utils/transfer.py by its path)
+* the launchers' pre-flight check (mmmask/engine/checkpoint/transfer.py)
   reports every tensor loaded, ``pos_embed`` resized, ``ln2`` new;
 * the online encoder's keys are exactly mmpretrain ``VisionTransformer``'s.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -23,6 +23,7 @@ import sys
 
 import numpy as np
 import pytest
+from stock_check import STOCK_MMENGINE
 from helpers import (ROOT, VIT_LAYERS, assert_finite_losses, check_ok,
                      pretrained_vit, run)
 
@@ -58,17 +59,17 @@ def test_runner_trains(pretrain):
 
 # The check runs in its own process, which never imports mmmask.
 CHECK = r'''
-import importlib.util, json, sys
+import json, sys
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmpretrain.models.utils import resize_pos_embed
 
-ckpt_path, layers, transfer_py = sys.argv[1:4]
-spec = importlib.util.spec_from_file_location('t', transfer_py)
-transfer = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(transfer)
+from mmmask.engine.checkpoint import transfer  # the launchers' pre-flight
+from stock_check import mmengine_stock
+
+ckpt_path, layers = sys.argv[1:3]
 sd = torch.load(ckpt_path, weights_only=True)['state_dict']
 
 
@@ -99,7 +100,7 @@ def check(cfg_path, scope, img):
         model = MODELS.build(cfg.model)
     report, = transfer.check_pretrained_inits(model)
     model.init_weights()
-    mmmask_imported = 'mmmask' in sys.modules
+    stock = mmengine_stock(ckpt_path)
     from mmengine.utils import import_modules_from_strings
     import_modules_from_strings(**cfg.get('custom_imports', dict(imports=[])))
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':  # CPU here
@@ -117,7 +118,7 @@ def check(cfg_path, scope, img):
                 model.backbone.named_parameters()
                 if name.endswith('attn.qkv.weight')
                 or name == 'patch_embed.projection.weight'}
-    out = dict(equal=[], differ=[], total=0, mmmask=mmmask_imported,
+    out = dict(equal=[], differ=[], total=0, stock=stock,
                layer_lr=layer_lr,
                backbone_type=type(model.backbone).__module__ + '.' +
                type(model.backbone).__name__,
@@ -140,7 +141,7 @@ def check(cfg_path, scope, img):
 
 
 print('RESULT ' + json.dumps([check(*job)
-                              for job in json.loads(sys.argv[4])]))
+                              for job in json.loads(sys.argv[3])]))
 '''
 
 
@@ -155,8 +156,7 @@ def transferred(pretrain, tmp_path_factory):
     script = tmp_path_factory.mktemp('transfer') / 'check_transfer.py'
     script.write_text(CHECK)
     proc = run([sys.executable, str(script), ckpt, str(VIT_LAYERS),
-                osp.join(ROOT, 'mmmask', 'utils', 'transfer.py'),
-                json.dumps(JOBS)])
+                json.dumps(JOBS)], extra_path=osp.dirname(__file__))
     check_ok(proc)
     line = [ln for ln in proc.stdout.splitlines()
             if ln.startswith('RESULT ')][-1]
@@ -196,7 +196,7 @@ def test_loads_into_mmpretrain_finetune_config(pretrain, transferred, config,
     _, ckpt, _, _ = pretrain
     enc = _encoder_keys(ckpt)
     out = transferred[(config, 'mmpretrain', img)]
-    assert out['mmmask'] is False
+    assert out['stock'] == STOCK_MMENGINE
     assert out['backbone_type'].endswith('VisionTransformer')
     # fine-tuning ViT: no final ln1 (final_norm=False), a new ln2
     expected = sorted(k for k in enc if not k.startswith('ln1.'))
@@ -239,9 +239,7 @@ def test_reconstruction_tool_writes_png(pretrain, tmp_path, capsys):
     out = str(tmp_path / 'rec.png')
     # the tool's main() in this process (a subprocess would only add the
     # import time): same code path as the command line
-    spec = importlib.util.spec_from_file_location('visualize_rec', TOOL)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    from tools.visualization import visualize_reconstruction as tool
     assert tool.main([config, ckpt, image, '--out', out,
                       '--panel-size', '64']) == 0
     printed = capsys.readouterr().out
@@ -346,13 +344,13 @@ def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, tmp_path_factory):
 
 
 def test_transfer_rules_only_excuse_pos_embed_grid_and_finetune_norm():
-    """mmmask/utils/transfer.py: a pos_embed of another grid is 'resized',
-    one of another width a mismatch; the avg-pool ViT's ln2 is 'new', but
+    """The load report (mmmask/engine/checkpoint/transfer.py): a pos_embed of
+    another grid is 'resized', one of another width a mismatch; the avg-pool ViT's ln2 is 'new', but
     a missing block tensor is still missing and fails the strict check."""
     from mmpretrain.models import VisionTransformer
 
-    from mmmask.utils.transfer import (PretrainedMismatchError,
-                                       check_module_against_checkpoint)
+    from mmmask.engine.checkpoint.transfer import (
+        PretrainedMismatchError, check_module_against_checkpoint)
 
     def vit(img, dims=64, **kw):
         return VisionTransformer(

@@ -15,7 +15,8 @@ default_hooks = dict(
 # data in every checkpoint, so that --resume goes on exactly; NonFiniteLossHook
 # stops on a NaN / inf loss (action='skip' skips the step); TrainDataCheckHook
 # says so when the data makes no batch.
-# tools/train.py adds each when a config's custom_hooks list leaves it out.
+# This list is the one source of the default hooks: tools/train.py adds each
+# one that a config's custom_hooks list leaves out, and says which.
 custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH'),
                 dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook', action='error'),
@@ -32,5 +33,10 @@ vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)
 log_level = 'INFO'
 load_from = None
+# A load_from / resume checkpoint must fit the model: a tensor of another
+# shape, a missing or an unexpected key stops the run naming the first ones.
+# allow_partial=True loads only the tensors that fit (the rest stay as
+# initialised) and logs a warning instead.
+load_cfg = dict(allow_partial=False)
 resume = False
 randomness = dict(seed=None, deterministic=False)

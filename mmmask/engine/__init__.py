@@ -1,6 +1,9 @@
-from .checkpoint import (UnsafeCheckpointError,  # noqa: F401
-                         load_checkpoint_file)
-from .hooks import *  # noqa: F401,F403
-from .hooks.safe_checkpoint import (SafeCheckpointHook,  # noqa: F401
-                                    ensure_safe_checkpoint_hook)
-from .optimizers import *  # noqa: F401,F403
+"""Training machinery around the models: hooks (:mod:`.hooks`), optimizer
+wrapper constructors (:mod:`.optimizers`) and the checkpoint room
+(:mod:`.checkpoint`).
+
+Nothing is imported here: the downstream launchers use
+``mmmask.engine.checkpoint`` without registering mmmask's hooks or models.
+mmmask's registries import ``mmmask.engine.hooks`` and
+``mmmask.engine.optimizers`` when a config names one of their parts.
+"""

@@ -45,7 +45,7 @@ def main(argv=None) -> dict:
     import mmpretrain.models  # noqa: F401
     from mmmask.engine.checkpoint import load_checkpoint_file
     from mmmask.evaluation.knn import extract_features, knn_accuracy
-    from mmmask.utils.transfer import load_pretrained
+    from mmmask.engine.checkpoint.transfer import load_pretrained
     from mmpretrain.registry import MODELS
 
     cfg = Config.fromfile(args.config)

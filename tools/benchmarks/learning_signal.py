@@ -374,15 +374,10 @@ def build_method(name: str, args):
                     hid_channels=channels, out_channels=args.feat_dim)
         extra = dict(
             mocov2=dict(type='MoCoV2'), densecl=dict(type='DenseCL'),
-            # the paper's masks and fills at 32 px (pixel sizes scaled)
-            # the 'mean' fill: the default 'hp' filter (k 11, sigma 5 px of
-            # a 224 view) leaves little of a 32 px digit, and kNN sees
-            # unfiltered images (measured: -7.8 with hp vs +14.7 with mean
-            # at 300 steps); saliency from C2 (8 x 8 at 32 px): C5 is 1 x 1
-            # here, which makes every cell foreground and the hard negative
-            # a randomly masked copy of the positive (400 steps: +11.8 with
-            # C5, +15.9 with C2, +11.7 with C3 (4 x 4), +19.5 with no hard
-            # negative)
+            # the paper's masks and fills at 32 px (pixel sizes scaled), the
+            # 'mean' fill and saliency from C2: at 32 px the 'hp' filter
+            # leaves little of a digit and C5 is 1 x 1 (the measurements:
+            # docs/benchmarks.md, "The masked ResNet methods")
             saliency_mocov2=dict(
                 type='SaliencyMoCoV2', saliency_layer='layer1',
                 query_mask=dict(type='SaliencyGridMaskGenerator',

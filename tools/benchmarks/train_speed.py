@@ -127,8 +127,8 @@ def build_mmpretrain(method: str, model_cfg, mmmask_model):
     import mmpretrain.models  # noqa: F401
     from mmpretrain.registry import MODELS
 
-    from mmmask.utils.convert_mmpretrain import (mmmask_to_mmpretrain,
-                                                 momentum_to_mmpretrain)
+    from mmmask.engine.checkpoint.convert_mmpretrain import (
+        mmmask_to_mmpretrain, momentum_to_mmpretrain)
     neck = model_cfg['neck']
     head = dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
                 temperature=model_cfg['head'].get('temperature', 0.2))

@@ -16,9 +16,8 @@ Config values need converting too: mmpretrain's ``momentum=0.001`` is
 import argparse
 import sys
 
-from mmmask.utils.convert_mmpretrain import (METHODS, convert_checkpoint,
-                                             detect_method,
-                                             momentum_from_mmpretrain)
+from mmmask.engine.checkpoint.convert_mmpretrain import (
+    METHODS, convert_checkpoint, detect_method, momentum_from_mmpretrain)
 
 
 def parse_args(argv=None):

@@ -164,7 +164,8 @@ def rows_for(cfg, args):
         if args.checkpoint:
             from mmengine.runner import load_checkpoint
 
-            import mmmask.engine  # noqa: F401  (safe checkpoint loading)
+            from mmmask.engine.checkpoint import register_safe_loading
+            register_safe_loading()
             load_checkpoint(model, args.checkpoint, map_location='cpu')
         else:
             from mmmask.utils.quiet import init_weights_quietly

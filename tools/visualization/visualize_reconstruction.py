@@ -45,7 +45,7 @@ def build_model(config, checkpoint):
     import mmmask.models  # noqa: F401
     from mmmask.engine.checkpoint import load_checkpoint_file
     from mmmask.registry import MODELS
-    from mmmask.utils.transfer import checkpoint_state_dict
+    from mmmask.engine.checkpoint.transfer import checkpoint_state_dict
     cfg = Config.fromfile(config)
     with DefaultScope.overwrite_default_scope('mmmask'):
         model = MODELS.build(cfg.model)

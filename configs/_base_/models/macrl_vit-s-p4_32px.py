@@ -1,6 +1,6 @@
 # MACRL model for 32 px images (CIFAR): ViT-S (384 wide, 12 layers, 6 heads)
 # with 4 px patches (8 x 8 tokens), a light 2-block 256-wide decoder per
-# branch. Every open design choice of specs/METHODS.md section 5 is an
+# branch. Every open design choice of docs/methods.md section 5 is an
 # argument here, set to mmmask's documented default.
 img_size = 32
 patch_size = 4

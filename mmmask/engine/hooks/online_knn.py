@@ -29,7 +29,8 @@ class OnlineKNNHook(Hook):
         k (int): neighbours (20). temperature (float): T (0.07).
         mean, std (sequence, optional): input normalisation; default the
             model's data preprocessor's (else ImageNet's).
-        to_rgb (bool, optional): BGR -> RGB; default the preprocessor's.
+        to_rgb (bool, optional): BGR -> RGB; default the model config's
+            ``data_preprocessor.to_rgb`` (or ``bgr_to_rgb``).
     """
     priority = 'LOW'
 
@@ -57,7 +58,10 @@ class OnlineKNNHook(Hook):
                             self.val_dataloader_cfg))
         return self._loaders
 
-    def _normalisation(self, model):
+    def _normalisation(self, model, preprocessor_cfg=None):
+        """(mean, std, to_rgb): the hook's own, else the model's data
+        preprocessor's ``mean`` / ``std`` buffers and its config's
+        ``to_rgb`` (or mmengine's ``bgr_to_rgb``)."""
         pre = getattr(model, 'data_preprocessor', None)
         mean, std, to_rgb = self.mean, self.std, self.to_rgb
         if mean is None:
@@ -69,7 +73,8 @@ class OnlineKNNHook(Hook):
                    if getattr(pre, 'std', None) is not None
                    else _IMAGENET_STD)
         if to_rgb is None:
-            to_rgb = bool(getattr(pre, '_channel_conversion', False))
+            cfg = preprocessor_cfg or {}
+            to_rgb = bool(cfg.get('to_rgb', cfg.get('bgr_to_rgb', False)))
         return mean, std, to_rgb
 
     def evaluate(self, runner) -> dict:
@@ -77,7 +82,9 @@ class OnlineKNNHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         train_loader, val_loader = self._build_loaders(runner)
-        mean, std, to_rgb = self._normalisation(model)
+        model_cfg = runner.cfg.get('model') or {}
+        mean, std, to_rgb = self._normalisation(
+            model, model_cfg.get('data_preprocessor'))
         train_x, train_y = extract_features(model.backbone, train_loader,
                                             mean, std, to_rgb)
         val_x, val_y = extract_features(model.backbone, val_loader, mean,

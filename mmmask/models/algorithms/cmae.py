@@ -46,7 +46,7 @@ class CMAE(BaseSelfSupAlgorithm):
     * ``L = rc_weight * L_rec + ct_weight * 2 tau * L_ct`` (the ``2 tau``
       factor is the authors' code's, not the paper's formula).
 
-    Equations and defaults: specs/METHODS.md section 2.
+    Equations and defaults: docs/methods.md section 2.
 
     ``loss()`` returns ``loss_rec = rc_weight * L_rec`` and
     ``loss_ct = ct_weight * 2 tau * L_ct``; the runner sums them.

@@ -2,7 +2,7 @@
 <https://arxiv.org/abs/2211.06012>`_ (Yao et al., 2022).
 
 The paper has no public code; what is not in its abstract is mmmask's
-design (specs/METHODS.md, section 5), every choice an argument below.
+design (docs/methods.md, section 5), every choice an argument below.
 """
 from typing import Dict, List, Optional
 
@@ -76,12 +76,8 @@ class MACRL(BaseSelfSupAlgorithm):
             and the queued negatives (0.99). ``None``: the online features
             are their own keys (the siamese reading of the abstract). A
             queue needs keys that change slowly (MoCo, Sec. 3.2: m = 0
-            fails): with online keys the queue holds features of encoders
-            up to ``queue_len / batch`` steps old, and the loss is
-            minimised by features that move together away from the
-            queue's; on the digits benchmark (tools/benchmarks/
-            learning_signal.py) the projections collapse to one vector
-            within 20 steps (loss_con stuck at log(K + 1)).
+            fails); what online keys do to it: docs/benchmarks.md, "The
+            ViT methods".
 
     Under DDP a weak branch with ratio 0.0 leaves its own decoder unused:
     set ``share_decoder=True`` or ``find_unused_parameters=True``.

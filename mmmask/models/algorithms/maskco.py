@@ -1,6 +1,6 @@
 """MaskCo: `Self-Supervised Visual Representations Learning by Contrastive
 Mask Prediction <https://arxiv.org/abs/2108.07954>`_ (Zhao et al., ICCV
-2021). No public code: the open choices are arguments (METHODS.md section 4).
+2021). No public code: the open choices are arguments (docs/methods.md section 4).
 """
 from typing import Dict, List, Optional
 

@@ -1,4 +1,4 @@
-"""Region (box) masking: MaskCo's masked region (METHODS.md section 4)."""
+"""Region (box) masking: MaskCo's masked region (docs/methods.md section 4)."""
 from typing import Optional, Sequence, Tuple
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Saliency-guided grid masking for ConvNets (METHODS.md section 3,
+"""Saliency-guided grid masking for ConvNets (docs/methods.md section 3,
 arXiv 2309.12757).
 
 The image is a ``grid_size`` x ``grid_size`` grid of cells (7 x 7 cells of

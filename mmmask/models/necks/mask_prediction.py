@@ -14,18 +14,16 @@ class MaskPredictionHead(BaseModule):
     MaskCo's MPH lets the masked query "predict" the features of the
     masked-out region, closing the gap between masked and unmasked
     features. Its layers are not published; mmmask's default (open design,
-    METHODS.md section 4): ``num_convs`` = 2 Conv3x3-BN-ReLU at the input
-    width in a ResNet-style residual block,
+    docs/methods.md section 4): ``num_convs`` = 2 Conv3x3-BN-ReLU at the
+    input width in a ResNet-style residual block,
 
         ``y = ReLU(x + BN_n(Conv_n(... ReLU(BN_1(Conv_1(x))))))``
 
     (the last ReLU after the addition) with the last BN's scale set to 0
     (``zero_init_last``), so the MPH starts as the identity on C5 (which is
     >= 0): the query path starts equal to the key path and the MPH learns
-    only the correction the mask calls for. Measured on the learning-signal
-    benchmark (400 steps, 5-shot kNN gain): +2.7 with a ReLU at the end of
-    the residual branch and no identity start, +19.5 with this block.
-    It sits between the backbone and RoIAlign (a neck by position; "head"
+    only the correction the mask calls for (the measurement behind it:
+    docs/benchmarks.md, "The masked ResNet methods"). It sits between the backbone and RoIAlign (a neck by position; "head"
     is the paper's name).
 
     Shapes: ``(N, C, h, w) -> (N, C, h, w)``.

@@ -32,7 +32,7 @@ class MomentumEncoder(nn.Module):
     Convention: ``momentum`` is the paper's m, the share the key encoder
     *keeps* (0.999 for MoCo v2 / DenseCL). mmpretrain and mmengine's
     ``ExponentialMovingAverage`` pass ``1 - m`` (0.001); the checkpoint
-    converter in :mod:`mmmask.utils.convert_mmpretrain` translates.
+    converter in :mod:`mmmask.engine.checkpoint.convert_mmpretrain` translates.
 
     The first :meth:`update` copies the online weights (the online modules
     may be re-initialised by ``init_weights`` after this copy was made);

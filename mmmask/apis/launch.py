@@ -1,22 +1,13 @@
-"""Launch code shared by ``tools/train.py`` and
-``tools/benchmarks/downstream_train.py``: the common command-line flags,
-config loading, work dir / resume / AMP / lr-scaling handling, gloo process
-groups for distributed runs on machines without CUDA, runner building and
-one-line errors.
+"""What ``tools/train.py`` and the downstream launchers share: the common
+command-line flags, config loading (strict ``--cfg-options``), work dir /
+resume / AMP / lr-scaling, gloo process groups and CPU DDP for distributed
+runs on machines without CUDA, runner building and one-line errors.
 
-It imports only the standard library at load time (mmengine and torch inside
-the functions) and **never the mmmask package**: downstream_train.py runs
-mmdet / mmseg as a checkout without mmmask would. Both scripts load this
-file by its path, so tools/ need not be on ``sys.path``::
-
-    spec = importlib.util.spec_from_file_location('_launcher_utils', PATH)
-    launch = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(launch)
-
-Each script keeps its own help texts and messages; where the two differ on
-purpose (a check only one of them makes), the helper takes it as an argument.
+It imports only the standard library at load time (mmengine and torch
+inside the functions) and nothing else of mmmask.
 """
-import importlib.util
+import datetime
+import difflib
 import os
 import os.path as osp
 import subprocess
@@ -27,15 +18,6 @@ LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 
 class UsageError(Exception):
     """A mistake reported as one line, without a traceback."""
-
-
-def load_by_path(name, path):
-    """The Python file ``path`` as a module named ``name`` (not put in
-    ``sys.modules``, and its package, if any, is not imported)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def report_usage_error(err, prog='train.py') -> int:
@@ -86,6 +68,41 @@ def parse_launch_args(parser, argv=None):
 # --------------------------------------------------------------------------
 # config
 # --------------------------------------------------------------------------
+def check_option_keys(cfg, options: dict) -> None:
+    """Every dotted key of ``options`` must exist in ``cfg`` (list items by
+    index); mmengine's ``merge_from_dict`` would silently add a misspelt one.
+    """
+    root = cfg.to_dict()
+    for key in options:
+        node, path = root, []
+        for part in key.split('.'):
+            where = '.'.join(path) or 'the config'
+            if isinstance(node, dict):
+                if part not in node:
+                    close = difflib.get_close_matches(
+                        part, [str(k) for k in node], n=3, cutoff=0.6)
+                    hint = (f'; did you mean {", ".join(close)}?'
+                            if close else '')
+                    raise UsageError(
+                        f'--cfg-options key {key!r} does not exist in the '
+                        f'config ({where} has no key {part!r}){hint}')
+                node = node[part]
+            elif isinstance(node, (list, tuple)):
+                if not part.lstrip('-').isdigit() or not (
+                        -len(node) <= int(part) < len(node)):
+                    raise UsageError(
+                        f'--cfg-options key {key!r} does not exist in the '
+                        f'config ({where} is a list of {len(node)} items; '
+                        f'{part!r} is not an index of it)')
+                node = node[int(part)]
+            else:
+                raise UsageError(
+                    f'--cfg-options key {key!r} does not exist in the config '
+                    f'({where} is {type(node).__name__} {node!r}, not a dict '
+                    f'or list)')
+            path.append(part)
+
+
 def load_config(args, check_options=None):
     """``args.config`` with ``--cfg-options`` merged in, after
     ``check_options(cfg, options)`` where given."""
@@ -153,24 +170,6 @@ def needs_cpu_distributed(cfg) -> bool:
     return cfg.launcher != 'none' and not torch.cuda.is_available()
 
 
-def use_gloo_backend(cfg):
-    """``env_cfg.dist_cfg.backend = 'gloo'``, creating what is missing."""
-    if cfg.get('env_cfg') is None:
-        cfg.env_cfg = dict()
-    if cfg.env_cfg.get('dist_cfg') is None:
-        cfg.env_cfg.dist_cfg = dict()
-    cfg.env_cfg.dist_cfg.backend = 'gloo'
-
-
-def cpu_ddp_wrapper_cfg(cfg) -> dict:
-    """mmengine's default DDP wrapper, without device ids (DDP refuses them
-    for CPU modules; mmengine's default passes ``[LOCAL_RANK]``)."""
-    return dict(type='MMDistributedDataParallel', device_ids=None,
-                broadcast_buffers=False,
-                find_unused_parameters=cfg.get('find_unused_parameters',
-                                               False))
-
-
 def set_dist_env(launcher: str) -> None:
     """RANK / WORLD_SIZE / LOCAL_RANK / MASTER_* for gloo's env:// init."""
     env = os.environ
@@ -191,22 +190,58 @@ def set_dist_env(launcher: str) -> None:
     # pytorch (torchrun) sets all of them itself.
 
 
-def init_gloo_process_group(launcher, timeout=None):
-    """Open the gloo process group (unless one is open), the environment
-    taken from ``launcher``; ``timeout`` in seconds.
+def setup_cpu_distributed(cfg, wrappers=None) -> None:
+    """Open a gloo process group (environment from ``cfg.launcher``,
+    timeout from ``env_cfg.dist_cfg.timeout``) and make the model wrapper
+    run on CPU modules.
 
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device``; the Runner
-    skips it when a group already exists.
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` (the Runner
+    skips it when a group exists), and its DDP wrapper passes
+    ``device_ids=[LOCAL_RANK]``, which DDP refuses for CPU modules: a
+    ``model_wrapper_cfg`` (or a FlexibleRunner ``strategy``'s
+    ``model_wrapper``) of a DDP class gets ``device_ids=None``, FSDP
+    ``device_id='cpu'``; without one, mmengine's default DDP wrapper is
+    configured so. ``wrappers``: the registry a wrapper's type name is
+    looked up in (default: mmengine's ``MODEL_WRAPPERS``).
     """
     import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
 
+    env = cfg.get('env_cfg') or dict()
+    env['dist_cfg'] = env.get('dist_cfg') or dict()
+    env['dist_cfg']['backend'] = 'gloo'
+    cfg.env_cfg = env
+    strategy = cfg.get('strategy')
+    if isinstance(strategy, dict):  # FlexibleRunner
+        kind = strategy.get('type')
+        if kind in ('DDPStrategy', 'FSDPStrategy'):
+            strategy.model_wrapper = strategy.get('model_wrapper') or {}
+            if kind == 'DDPStrategy':
+                strategy.model_wrapper.device_ids = None
+            else:  # FSDP refuses None without an accelerator
+                strategy.model_wrapper.device_id = 'cpu'  # -> torch.device
+    elif cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    else:
+        wrapper = cfg.model_wrapper_cfg
+        wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper_type = wrapper['type']
+        if isinstance(wrapper_type, str):
+            if wrappers is None:
+                from mmengine.registry import MODEL_WRAPPERS as wrappers
+            wrapper_type = wrappers.get(wrapper_type)
+        if isinstance(wrapper_type, type) and issubclass(
+                wrapper_type, DistributedDataParallel):
+            wrapper['device_ids'] = None
     if dist.is_initialized():
         return
-    set_dist_env(launcher)
-    kwargs = {}
-    if timeout is not None:
-        import datetime
-        kwargs['timeout'] = datetime.timedelta(seconds=timeout)
+    set_dist_env(cfg.launcher)
+    timeout = cfg.env_cfg.dist_cfg.get('timeout')
+    kwargs = {} if timeout is None else dict(
+        timeout=datetime.timedelta(seconds=timeout))
     dist.init_process_group(backend='gloo', **kwargs)
 
 

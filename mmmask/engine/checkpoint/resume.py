@@ -7,7 +7,8 @@ from typing import Callable, List, Optional
 
 from mmengine.logging import print_log
 
-from .checkpoint import UnsafeCheckpointError, load_checkpoint_file
+from mmmask.errors import UnsafeCheckpointError
+from .io import load_checkpoint_file
 
 __all__ = ['checkpoint_candidates', 'find_resumable_checkpoint']
 
@@ -15,12 +16,11 @@ _NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 
 
 def checkpoint_candidates(work_dir: str) -> List[str]:
-    """Checkpoints of ``work_dir``, newest first: the one named in
-    ``last_checkpoint`` (mmengine's pointer, if readable; it holds an
-    absolute path, so for a moved or copied work dir the file of that name
-    in ``work_dir``), then
-    ``iter_N.pth`` / ``epoch_N.pth`` by decreasing N (ties: newer file
-    first), then other ``*.pth`` files by modification time."""
+    """Checkpoints of ``work_dir``, newest first: the one mmengine's
+    ``last_checkpoint`` names (an absolute path: for a moved or copied work
+    dir, the file of that name in ``work_dir``), then ``iter_N.pth`` /
+    ``epoch_N.pth`` by decreasing N (ties: newer file first), then other
+    ``*.pth`` files by modification time."""
     out: List[str] = []
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
@@ -39,8 +39,7 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
 
     def key(name):
         match = _NUMBERED.match(name)
-        number = int(match.group(1)) if match else -1
-        return (match is not None, number,
+        return (match is not None, int(match.group(1)) if match else -1,
                 osp.getmtime(osp.join(work_dir, name)))
 
     for name in sorted(names, key=key, reverse=True):
@@ -57,14 +56,10 @@ def _log_warning(message: str) -> None:
 def find_resumable_checkpoint(work_dir: str,
                               warn: Callable[[str], None] = _log_warning
                               ) -> Optional[str]:
-    """The newest checkpoint of ``work_dir`` that loads, or None.
-
-    Each candidate (:func:`checkpoint_candidates`) is read with the safe
-    loader; one that cannot be read (truncated by a kill or a full disk,
-    missing, not a checkpoint) is skipped with a warning naming it and the
-    reason, and the previous one is tried. A file refused as unsafe
-    (:class:`UnsafeCheckpointError`) is not skipped: that error is raised.
-    """
+    """The newest of :func:`checkpoint_candidates` that loads, or None. One
+    that cannot be read (truncated by a kill or a full disk, missing, not a
+    checkpoint) is skipped with a warning naming it and why; one refused as
+    unsafe raises :class:`~mmmask.errors.UnsafeCheckpointError`."""
     for path in checkpoint_candidates(work_dir):
         try:
             checkpoint = load_checkpoint_file(path)
@@ -73,8 +68,7 @@ def find_resumable_checkpoint(work_dir: str,
         except UnsafeCheckpointError:
             raise
         except Exception as err:  # truncated zip, EOF, missing file, ...
-            reason = str(err).strip().splitlines()[0] if str(err) else \
-                type(err).__name__
+            reason = (str(err).strip().splitlines() or [''])[0]
             warn(f'--resume auto: skipping checkpoint {path}, which cannot '
                  f'be loaded ({type(err).__name__}: {reason}); trying the '
                  'previous one')

@@ -1,0 +1,86 @@
+"""The hook of the checkpoint room: plain checkpoints on save, their
+objects back on load, and a loaded checkpoint that must fit the model."""
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from mmmask.errors import CheckpointError
+from mmmask.registry import HOOKS
+from .plain import (restore_checkpoint_objects, strip_wrapper_prefix,
+                    to_plain_checkpoint)
+from .transfer import checkpoint_state_dict, compare_state_dicts
+
+__all__ = ['SafeCheckpointHook']
+
+
+@HOOKS.register_module()
+class SafeCheckpointHook(Hook):
+    """Store checkpoints as plain values, restore them on load, and refuse a
+    checkpoint that does not fit the model.
+
+    ``before_save_checkpoint``: the model's keys as the bare model names them
+    (:func:`~.plain.strip_wrapper_prefix`), then
+    :func:`~.plain.to_plain_checkpoint`: the file loads with
+    ``torch.load(path, weights_only=True)`` in any process.
+
+    ``after_load_checkpoint`` (``Runner.load_checkpoint`` and
+    ``Runner.resume`` call it before the state dict reaches the model):
+    the checkpoint's tensors are compared with the model's. mmengine loads
+    with ``strict=False``, which only logs a size mismatch and leaves those
+    tensors at their random init; here a mismatched shape, a missing key or
+    an unexpected one (a checkpoint of another architecture) raises a
+    :class:`~mmmask.errors.CheckpointError` naming the first keys, unless
+    the config sets ``load_cfg = dict(allow_partial=True)`` (then it is a
+    warning and the tensors that fit are loaded; FSDP-sharded models are
+    not compared). Then the marked dicts become HistoryBuffer objects
+    again, so the logged scalars resume.
+
+    Priority ``VERY_HIGH`` makes both run before other hooks'.
+
+    Args:
+        warn_unknown (bool): warn naming checkpoint values that stay of
+            another type (a weights-only load would refuse the file).
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, warn_unknown: bool = True) -> None:
+        self.warn_unknown = warn_unknown
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        strip_wrapper_prefix(checkpoint)
+        unknown = to_plain_checkpoint(checkpoint)
+        if unknown and self.warn_unknown:
+            runner.logger.warning(
+                'SafeCheckpointHook: these checkpoint values are not plain '
+                'data, so torch.load(weights_only=True) will refuse the '
+                'file: ' + '; '.join(unknown))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._check_fit(runner, checkpoint)
+        restore_checkpoint_objects(checkpoint)
+
+    @staticmethod
+    def _check_fit(runner, checkpoint: dict) -> None:
+        from torch.distributed.fsdp import FullyShardedDataParallel
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        if any(isinstance(m, FullyShardedDataParallel)
+               for m in (runner.model, *model.modules())):
+            return  # flattened shards: the FSDP strategy loads by itself
+        path = str(runner.cfg.get('load_from') or 'the checkpoint')
+        report = compare_state_dicts(
+            model.state_dict(), checkpoint_state_dict(checkpoint), prefix='',
+            name='model', checkpoint=path)
+        if report.missing or report.unexpected or report.mismatched:
+            what = report.problems()
+            load_cfg = runner.cfg.get('load_cfg') or {}
+            if not load_cfg.get('allow_partial', False):
+                raise CheckpointError(
+                    f'checkpoint {path} does not fit the model '
+                    f'({len(report.loaded)}/{report.total} tensors fit): '
+                    f'{what}; set load_cfg = dict(allow_partial=True) to '
+                    'load only the tensors that fit')
+            runner.logger.warning(
+                f'load_cfg.allow_partial: {len(report.loaded)}/'
+                f'{report.total} tensors of {path} fit the model, the rest '
+                f'stay as initialised: {what}')

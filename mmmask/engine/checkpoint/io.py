@@ -1,0 +1,205 @@
+"""Reading checkpoints safely on torch >= 2.6, writing them atomically.
+
+torch >= 2.6 loads with ``weights_only=True``; the checkpoints of
+mmengine's Runner hold, in ``message_hub``, HistoryBuffer objects (whose
+pickled state names its statistics methods as ``getattr(HistoryBuffer,
+'min')``) and numpy values, so mmengine 0.10.7 cannot read them back.
+:func:`load_checkpoint_file` allows exactly those globals; the atomic
+backend replaces a file only when its new bytes are complete;
+:func:`register_safe_loading` makes both mmengine's choice for local paths.
+"""
+import os
+import os.path as osp
+import pickle
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from mmengine.fileio import LocalBackend, register_backend
+from mmengine.logging import HistoryBuffer
+from mmengine.runner import CheckpointLoader
+from mmengine.utils import mkdir_or_exist
+
+from mmmask.errors import CheckpointError, UnsafeCheckpointError
+
+__all__ = ['MMENGINE_CHECKPOINT_GLOBALS', 'load_checkpoint_file',
+           'load_from_local', 'atomic_write_bytes', 'AtomicLocalBackend',
+           'register_safe_loading']
+
+try:  # numpy >= 2 keeps the C module in numpy._core
+    from numpy._core import multiarray as _np_multiarray
+except ImportError:  # pragma: no cover - numpy < 1.26
+    from numpy.core import multiarray as _np_multiarray
+
+#: numpy dtype codes allowed in a checkpoint: bool, integers, floats and
+#: complex numbers (no object, string, void or datetime dtypes).
+_NUMERIC_DTYPE_CODES = '?bBhHiIlLqQefdgFDG'
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """``builtins.getattr`` while loading: only the statistics methods of
+    :class:`HistoryBuffer` are served (the real getattr would let a file
+    reach any attribute of any allowed object)."""
+    if obj is HistoryBuffer and isinstance(name, str) and callable(
+            HistoryBuffer.__dict__.get(name)) and name in (
+                {'min', 'max', 'current', 'mean'}
+                | set(HistoryBuffer._statistics_methods)):
+        return getattr(HistoryBuffer, name)
+    owner = getattr(obj, '__qualname__', type(obj).__name__)
+    raise pickle.UnpicklingError(
+        f'GLOBAL builtins.getattr({owner}, {name!r}) was refused: only the '
+        'statistics methods of mmengine HistoryBuffer may be looked up.')
+
+
+def _allow_list():
+    out = [HistoryBuffer, np.ndarray, np.dtype,
+           (_history_buffer_getattr, 'builtins.getattr')]
+    # numpy 1.x pickles these as numpy.core.multiarray.*, 2.x as
+    # numpy._core.multiarray.*: the same two functions under both names.
+    for fn in ('_reconstruct', 'scalar'):
+        for mod in ('numpy.core', 'numpy._core'):
+            out.append((getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}'))
+    # unpickling a dtype calls __setstate__ on its class (Float64DType, ...)
+    for code in _NUMERIC_DTYPE_CODES:
+        cls = type(np.dtype(code))
+        if cls is not np.dtype and cls not in out:
+            out.append(cls)
+    return out
+
+
+#: What a checkpoint of mmengine's Runner holds besides what
+#: ``torch.load(weights_only=True)`` accepts by default.
+MMENGINE_CHECKPOINT_GLOBALS = _allow_list()
+_ALLOWED_NAMES = {g[1] if isinstance(g, tuple) else
+                  f'{g.__module__}.{g.__qualname__}'
+                  for g in MMENGINE_CHECKPOINT_GLOBALS}
+
+
+def _unsafe_globals(filename: str) -> list:
+    """The globals of a refused file outside the allow-list, by torch's own
+    scan of the pickle (empty where it cannot tell)."""
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except Exception:
+        return []
+    return [g for g in found if g not in _ALLOWED_NAMES]
+
+
+def load_checkpoint_file(path: Union[str, Path],
+                         map_location: Any = 'cpu') -> Any:
+    """Load a checkpoint written by mmengine (or mmmask), refusing anything
+    else; ``~`` is expanded.
+
+    ``torch.load(weights_only=True)`` runs inside
+    ``torch.serialization.safe_globals`` holding the part of
+    :data:`MMENGINE_CHECKPOINT_GLOBALS` not allowed already (process-wide
+    while the file is read, as torch's context manager is).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        UnsafeCheckpointError: the file holds another global; torch's
+            message is kept.
+        CheckpointError: the file cannot be read (truncated, not a torch
+            file); torch's error is its cause.
+    """
+    filename = osp.expanduser(os.fspath(path))
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    already = set(torch.serialization.get_safe_globals())
+    missing = [g for g in MMENGINE_CHECKPOINT_GLOBALS if g not in already]
+    try:
+        with torch.serialization.safe_globals(missing):
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if zipfile.is_zipfile(filename):  # torch's weights-only refusal
+            raise UnsafeCheckpointError(filename, str(e),
+                                        _unsafe_globals(filename)) from e
+        raise _unreadable(filename, e) from e
+    except Exception as e:  # a broken zip, EOF, a stray pickle opcode, ...
+        raise _unreadable(filename, e) from e
+
+
+def _unreadable(filename: str, err: BaseException) -> CheckpointError:
+    first = (str(err).strip().splitlines() or [''])[0]
+    return CheckpointError(
+        f'checkpoint {filename} cannot be read (truncated, or not a file '
+        f'that torch.save wrote): {type(err).__name__}: {first}')
+
+
+def load_from_local(filename: str, map_location: Any = None) -> Any:
+    """mmengine's local-path loader (same signature; the name keeps its log
+    line), reading through :func:`load_checkpoint_file`."""
+    return load_checkpoint_file(filename, map_location=map_location)
+
+
+def _write_all(fileobj, data: bytes) -> None:
+    """``fileobj.write(data)`` (a seam for tests that kill a write)."""
+    fileobj.write(data)
+
+
+def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
+    """Write ``data`` so that readers see the old file or the complete new
+    one: a temporary file ``.<name>.<pid>.<rand>.tmp`` in the same folder,
+    flushed and fsync-ed, ``os.replace``-d over ``filepath`` (through a
+    symlink to its target), then the folder fsync-ed where the OS allows.
+    An existing file keeps its permission bits; on any error the temporary
+    file is removed."""
+    filepath = os.fspath(filepath)
+    mkdir_or_exist(osp.dirname(filepath) or '.')
+    target = osp.realpath(filepath)
+    dirname, basename = osp.split(target)
+    tmp = osp.join(dirname,
+                   f'.{basename}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                 | getattr(os, 'O_BINARY', 0), 0o666)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            _write_all(f, data)
+            f.flush()
+            os.fsync(f.fileno())
+        if osp.exists(target):
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if hasattr(os, 'O_DIRECTORY'):
+        try:
+            dir_fd = os.open(dirname, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return
+        try:
+            os.fsync(dir_fd)
+        except OSError:
+            pass
+        finally:
+            os.close(dir_fd)
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's ``LocalBackend`` whose ``put`` (a plain ``open(path,
+    'wb')`` there, which a kill can leave truncated; ``save_checkpoint``
+    writes through it) is :func:`atomic_write_bytes`. Remote backends,
+    ``put_text`` and the deprecated ``file_client_args`` route are
+    untouched."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        atomic_write_bytes(obj, filepath)
+
+
+def register_safe_loading() -> None:
+    """Make mmengine read local checkpoints through :func:`load_from_local`
+    (``Runner.resume`` / ``load_from``, ``PretrainedInit``) and write local
+    files through :class:`AtomicLocalBackend`, for the whole process.
+    ``tools/train.py`` calls it; a script of one's own that builds mmengine's
+    Runner should too. Calling it again changes nothing."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
+                                     force=True)
+    register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -1,0 +1,243 @@
+"""Which tensors of a checkpoint a module receives, before it loads them.
+
+mmengine loads with ``strict=False``: a checkpoint of another architecture
+(a ResNet-18 into a ResNet-50, a plain stem into ``ResNetV1c``'s deep one)
+only logs a warning and leaves the module partly at its random init. The
+report here names what would be ``loaded``, ``missing``, ``mismatched``
+and ``unexpected`` (normal for a part that takes a slice: the C4 shared
+head takes ``layer4``), and a :class:`PretrainedMismatchError` stops a
+partial load. Only torch and :mod:`mmmask.errors` are imported.
+"""
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from mmmask.errors import PretrainedMismatchError
+
+__all__ = ['PretrainedMismatchError', 'LoadReport', 'checkpoint_state_dict',
+           'compare_state_dicts', 'vit_transfer_rules',
+           'check_module_against_checkpoint', 'load_pretrained',
+           'pretrained_init_cfgs', 'check_pretrained_inits']
+
+#: BatchNorm counters: present or not depending on the torch that wrote the
+#: file; never a reason to fail.
+_IGNORED_SUFFIXES = ('num_batches_tracked', )
+
+
+def _short(keys: List[str], n: int) -> str:
+    return ', '.join(keys[:n]) + (f', ... {len(keys) - n} more'
+                                  if len(keys) > n else '')
+
+
+class LoadReport:
+    """What a checkpoint gives one module (``name`` in the model) from
+    ``checkpoint`` under ``prefix``: key lists ``loaded``, ``missing``,
+    ``unexpected``, ``mismatched`` (``(key, checkpoint shape, module
+    shape)``), ``resized`` and ``new`` (see :func:`vit_transfer_rules`)."""
+
+    def __init__(self, name: str, checkpoint: str, prefix: str,
+                 loaded: List[str], missing: List[str],
+                 unexpected: List[str],
+                 mismatched: List[Tuple[str, tuple, tuple]],
+                 resized: Optional[List[str]] = None,
+                 new: Optional[List[str]] = None) -> None:
+        self.name, self.checkpoint, self.prefix = name, checkpoint, prefix
+        self.loaded, self.missing = loaded, missing
+        self.unexpected, self.mismatched = unexpected, mismatched
+        self.resized, self.new = list(resized or []), list(new or [])
+
+    @property
+    def total(self) -> int:
+        """Number of tensors the module has (ignored counters excluded)."""
+        return len(self.loaded) + len(self.missing) + len(self.mismatched)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.loaded) and not self.missing and not self.mismatched
+
+    def _mismatch_line(self, max_keys: int) -> str:
+        shown = [f'{k} {tuple(a)} in checkpoint vs {tuple(b)} in model'
+                 for k, a, b in self.mismatched[:max_keys]]
+        more = len(self.mismatched) - len(shown)
+        return (f'shape mismatch ({len(self.mismatched)}): '
+                + '; '.join(shown) + (f'; ... {more} more' if more > 0
+                                      else ''))
+
+    def problems(self, max_keys: int = 3) -> str:
+        """The mismatched, missing and unexpected keys, first ones named,
+        in one line."""
+        parts = [self._mismatch_line(max_keys)] if self.mismatched else []
+        parts += [f'{title} ({len(keys)}): {_short(keys, max_keys)}'
+                  for title, keys in (('missing', self.missing),
+                                      ('unexpected', self.unexpected))
+                  if keys]
+        return '; '.join(parts)
+
+    def summary(self, max_keys: int = 8) -> str:
+        lines = [f'{self.name}: {len(self.loaded)}/{self.total} tensors '
+                 f'loaded from {self.checkpoint} (prefix {self.prefix!r})']
+        for title, keys in (('missing', self.missing),
+                            ('unexpected', self.unexpected),
+                            ('resized on load', self.resized),
+                            ('new, not pretrained', self.new)):
+            if keys:
+                lines.append(f'  {title} ({len(keys)}): '
+                             f'{_short(keys, max_keys)}')
+        if self.mismatched:
+            lines.append('  ' + self._mismatch_line(max_keys))
+        return '\n'.join(lines)
+
+    def __repr__(self) -> str:
+        return f'LoadReport({self.summary()})'
+
+
+def checkpoint_state_dict(checkpoint: Any) -> Dict[str, torch.Tensor]:
+    """The weights of a loaded checkpoint: ``checkpoint['state_dict']``,
+    ``checkpoint['model']`` or the dict itself (a bare state dict)."""
+    if not isinstance(checkpoint, dict):
+        raise PretrainedMismatchError(
+            f'a checkpoint must be a dict, got {type(checkpoint).__name__}')
+    for key in ('state_dict', 'model'):
+        if isinstance(checkpoint.get(key), dict):
+            return checkpoint[key]
+    return checkpoint
+
+
+def vit_transfer_rules(module: nn.Module) -> Tuple[List[str], List[str]]:
+    """``(resizable, new)`` keys of a ViT-like module, which are not
+    mismatches: a ``pos_embed`` of another token count, which mmpretrain's
+    ``VisionTransformer`` resizes on load (``_prepare_pos_embed``), and the
+    ``ln2.*`` norm after pooling that only a fine-tuning ViT has
+    (``out_type='avg_featmap'``)."""
+    resizable, new = [], []
+    if hasattr(module, '_prepare_pos_embed') and \
+            getattr(module, 'pos_embed', None) is not None:
+        resizable.append('pos_embed')
+    if getattr(module, 'out_type', None) == 'avg_featmap' and \
+            isinstance(getattr(module, 'ln2', None), nn.Module):
+        new.extend('ln2.' + k for k in module.ln2.state_dict())
+    return resizable, new
+
+
+def compare_state_dicts(module_state: Dict[str, torch.Tensor],
+                        checkpoint_state: Dict[str, torch.Tensor],
+                        prefix: str = 'backbone.', name: str = 'module',
+                        checkpoint: str = '<state dict>',
+                        resizable: Iterable[str] = (),
+                        new: Iterable[str] = ()) -> LoadReport:
+    """Compare a module's state dict with the checkpoint's tensors under
+    ``prefix`` (``module.`` of wrapped saves stripped first, as mmengine
+    does). ``resizable`` keys may differ in the token count (dim 1) only;
+    ``new`` keys are not expected in the checkpoint."""
+    resizable, new = set(resizable), set(new)
+    own = {}
+    for key, value in checkpoint_state.items():
+        key = key[7:] if key.startswith('module.') else key
+        if key.startswith(prefix):
+            own[key[len(prefix):]] = value
+    loaded, missing, mismatched, resized, fresh = [], [], [], [], []
+    for key, value in module_state.items():
+        if key.endswith(_IGNORED_SUFFIXES):
+            continue
+        if key not in own:
+            (fresh if key in new else missing).append(key)
+            continue
+        a, b = tuple(own[key].shape), tuple(value.shape)
+        if a == b:
+            loaded.append(key)
+        elif key in resizable and len(a) == len(b) == 3 and \
+                a[0] == b[0] and a[2] == b[2]:
+            loaded.append(key)
+            resized.append(key)
+        else:
+            mismatched.append((key, a, b))
+    unexpected = [k for k in own if k not in module_state
+                  and not k.endswith(_IGNORED_SUFFIXES)]
+    return LoadReport(name, checkpoint, prefix, loaded, missing, unexpected,
+                      mismatched, resized, fresh)
+
+
+def check_module_against_checkpoint(
+        module: nn.Module, checkpoint_state: Dict[str, torch.Tensor],
+        prefix: str = 'backbone.', name: str = 'module',
+        checkpoint: str = '<state dict>', strict: bool = True) -> LoadReport:
+    """:func:`compare_state_dicts` for ``module``; with ``strict`` raise
+    :class:`PretrainedMismatchError` unless every tensor of the module is
+    filled with the right shape."""
+    report = compare_state_dicts(module.state_dict(), checkpoint_state,
+                                 prefix, name, checkpoint,
+                                 *vit_transfer_rules(module))
+    if not strict or report.ok:
+        return report
+    if not report.loaded:
+        heads = sorted({k.split('.')[0] for k in checkpoint_state})
+        why = (f'no tensor of {name} is in the checkpoint under the prefix '
+               f'{prefix!r} (its top-level keys: {_short(heads, 10)})')
+    else:
+        why = ('the checkpoint does not fit the architecture: the module '
+               'would be left partly at its random init')
+    raise PretrainedMismatchError(
+        f'{why}.\n{report.summary()}\nCheck the model config (depth, deep '
+        "stem: mmmask's ResNet has the plain stem conv1/bn1, mmseg's "
+        'ResNetV1c a deep one) and the prefix.')
+
+
+def _torch_load(path: str) -> Any:
+    return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
+                    name: str = 'module', strict: bool = True,
+                    loader: Optional[Callable[[str], Any]] = None,
+                    logger: Optional[Callable[[str], None]] = print
+                    ) -> LoadReport:
+    """Load the tensors under ``prefix`` of ``path`` into ``module``, log
+    the report (``logger``; None: silent) and, with ``strict``, raise
+    :class:`PretrainedMismatchError` if the module is not fully filled.
+    ``loader`` reads the file (default a plain weights-only load; pass
+    :func:`~.io.load_checkpoint_file` for plain-mmengine checkpoints)."""
+    state = checkpoint_state_dict((loader or _torch_load)(path))
+    report = check_module_against_checkpoint(module, state, prefix, name,
+                                             str(path), strict)
+    mine = module.state_dict()
+    own = {k[len(prefix):]: v for k, v in state.items()
+           if k.startswith(prefix)}
+    module.load_state_dict(
+        {k: v for k, v in own.items() if k in report.loaded or (
+            k.endswith(_IGNORED_SUFFIXES) and k in mine)}, strict=False)
+    if logger is not None:
+        logger(report.summary())
+    return report
+
+
+def pretrained_init_cfgs(module: nn.Module
+                         ) -> Iterable[Tuple[str, nn.Module, dict]]:
+    """``(name, submodule, init_cfg)`` for every ``Pretrained`` init_cfg (a
+    dict, or in a list) of a submodule of ``module``."""
+    for name, sub in module.named_modules():
+        cfgs = getattr(sub, 'init_cfg', None)
+        for cfg in (cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]):
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+                yield name or '<model>', sub, cfg
+
+
+def check_pretrained_inits(model: nn.Module,
+                           loader: Optional[Callable[[str], Any]] = None,
+                           strict: bool = True) -> List[LoadReport]:
+    """Check every ``Pretrained`` init_cfg of ``model`` against its file
+    before ``init_weights`` runs (each file read once; remote and zoo
+    checkpoints are mmengine's to resolve). Each owner of an init_cfg gets
+    its own report (a C4 detector's backbone and its shared head); with
+    ``strict``, the first that would not be fully filled raises."""
+    cache: Dict[str, Dict[str, torch.Tensor]] = {}
+    reports = []
+    for name, sub, cfg in pretrained_init_cfgs(model):
+        path = cfg.get('checkpoint')
+        if not isinstance(path, str) or '://' in path:
+            continue
+        if path not in cache:
+            cache[path] = checkpoint_state_dict((loader or _torch_load)(path))
+        reports.append(check_module_against_checkpoint(
+            sub, cache[path], cfg.get('prefix') or '', name, path, strict))
+    return reports

@@ -1,1 +1,0 @@
-"""Visualisation helpers (mask browsing, reconstructions)."""

@@ -1,0 +1,129 @@
+"""A 2-process run ends together: no rank exits before the final checkpoint
+is on disk, and every rank closes its process group (DistributedEndHook).
+
+Each run is ``tools/dist_train.sh CONFIG 2`` (torchrun, gloo on the CPU) of
+a 2-iteration DenseCL on real photographs, with rank 0's final checkpoint
+save made slow on purpose (a test hook sleeps before it), the way a large
+checkpoint on a slow disk is: before the hook, rank 1 left seconds before
+the checkpoint existed (and once in six runs aborted at exit, which made
+torchrun kill rank 0 mid-write). Every rank records, at interpreter exit,
+when it left and whether its process group was still open.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+DEMO = osp.join(ROOT, 'configs', 'demo', 'densecl_r18_demo.py')
+RUNS = 3
+ITERS = 2
+SLOW_SAVE_S = 3.0
+
+EXIT_HOOK = f'''
+import atexit
+import json
+import os.path as osp
+import time
+
+import torch.distributed as dist
+from mmengine.hooks import Hook
+
+from mmmask.registry import HOOKS
+
+
+@HOOKS.register_module()
+class ExitRecordHook(Hook):
+    """Rank 0 saves its checkpoints slowly; every rank writes when it left
+    the interpreter and whether its process group was still open."""
+
+    def before_run(self, runner):
+        rank, work_dir = runner.rank, runner.work_dir
+
+        def record():
+            with open(osp.join(work_dir, f'exit_rank{{rank}}.json'), 'w') as f:
+                json.dump(dict(time=time.time(),
+                               group_open=dist.is_initialized()), f)
+
+        atexit.register(record)
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        if runner.rank == 0:
+            time.sleep({SLOW_SAVE_S})
+'''
+
+
+def _env(hook_dir):
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(
+        [ROOT, str(hook_dir)] + ([env['PYTHONPATH']]
+                                 if env.get('PYTHONPATH') else []))
+    env['OMP_NUM_THREADS'] = '1'
+    env['PYTHON'] = sys.executable
+    env.pop('PORT', None)
+    return env
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp('dist_end')
+    images = str(base / 'images')
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
+         '--out', images, '--num', '8'], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    hook_dir = base / 'hooks'
+    hook_dir.mkdir()
+    (hook_dir / 'mmmask_test_exit_record.py').write_text(EXIT_HOOK)
+    cfg = base / 'densecl_dist_end.py'
+    cfg.write_text(textwrap.dedent(f'''
+        _base_ = [{DEMO!r}]
+        custom_imports = dict(imports=['mmmask_test_exit_record'],
+                              allow_failed_imports=False)
+        custom_hooks = [dict(type='ExitRecordHook')]
+        model = dict(queue_len=16, neck=dict(hid_channels=64))
+        train_dataloader = dict(batch_size=2, num_workers=0,
+                                persistent_workers=False,
+                                dataset=dict(data_root={images!r}))
+        train_cfg = dict(max_iters={ITERS})
+        param_scheduler = []
+        default_hooks = dict(logger=dict(interval=1),
+                             checkpoint=dict(interval={ITERS}))
+        '''))
+    return base, cfg, hook_dir
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize('run', range(RUNS))
+def test_two_ranks_end_after_the_final_checkpoint(setup, run):
+    import torch
+
+    base, cfg, hook_dir = setup
+    work_dir = base / f'work{run}'
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(cfg), '2',
+         '--work-dir', str(work_dir)], cwd=ROOT, env=_env(hook_dir),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        timeout=300)
+    assert proc.returncode == 0, (
+        f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n'
+        f'--- stderr\n{proc.stderr[-5000:]}')
+    assert 'terminate called' not in proc.stderr
+
+    ckpt = work_dir / f'iter_{ITERS}.pth'
+    assert ckpt.is_file(), sorted(os.listdir(work_dir))
+    saved = torch.load(ckpt, map_location='cpu', weights_only=True)
+    assert saved['meta']['iter'] == ITERS
+    assert 'queue.feats' in saved['state_dict']
+    written = ckpt.stat().st_mtime
+    for rank in (0, 1):
+        with open(work_dir / f'exit_rank{rank}.json') as f:
+            exit_info = json.load(f)
+        # no rank left before the last checkpoint was complete on disk
+        assert exit_info['time'] >= written, (rank, exit_info, written)
+        assert exit_info['group_open'] is False, rank

@@ -109,9 +109,10 @@ def test_amp_recipe_trains_on_cpu_with_one_warning(tmp_path):
          '--out', str(images), '--num', '4'], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    demo = osp.join(ROOT, 'configs', 'demo', 'cmae_vit-tiny_demo.py')
     cfg = tmp_path / 'cmae_amp_tiny.py'
     cfg.write_text(textwrap.dedent(f'''
-        _base_ = [{osp.join(ROOT, 'configs', 'demo', 'cmae_vit-tiny_demo.py')!r}]
+        _base_ = [{demo!r}]
         # as _base_/schedules/adamw_mae.py (CMAE / MACRL recipes)
         optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
         train_dataloader = dict(batch_size=2, num_workers=0,

@@ -98,7 +98,7 @@ def setup(tmp_path_factory):
     return base, cfg, hook_dir
 
 
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize('run', range(RUNS))
 def test_two_ranks_end_after_the_final_checkpoint(setup, run):
     import torch
@@ -109,7 +109,7 @@ def test_two_ranks_end_after_the_final_checkpoint(setup, run):
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(cfg), '2',
          '--work-dir', str(work_dir)], cwd=ROOT, env=_env(hook_dir),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        timeout=300)
+        timeout=840)
     assert proc.returncode == 0, (
         f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n'
         f'--- stderr\n{proc.stderr[-5000:]}')
@@ -127,3 +127,33 @@ def test_two_ranks_end_after_the_final_checkpoint(setup, run):
         # no rank left before the last checkpoint was complete on disk
         assert exit_info['time'] >= written, (rank, exit_info, written)
         assert exit_info['group_open'] is False, rank
+
+
+def test_hook_closes_a_single_process_group(tmp_path):
+    """In process: a 1-rank gloo group is closed by ``after_run``; without
+    a group the hook does nothing."""
+    import torch.distributed as dist
+
+    from mmmask.engine.hooks import DistributedEndHook, close_distributed
+
+    hook = DistributedEndHook()
+    assert not dist.is_initialized()
+    hook.after_run(runner=None)  # no group: nothing to do
+    assert close_distributed() is False
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    try:
+        hook.after_run(runner=None)
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    keep = DistributedEndHook(destroy_process_group=False)
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store2',
+                            rank=0, world_size=1)
+    try:
+        keep.after_run(runner=None)
+        assert dist.is_initialized()
+    finally:
+        dist.destroy_process_group()
+    assert DistributedEndHook.priority == 'LOWEST'

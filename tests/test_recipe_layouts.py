@@ -261,3 +261,22 @@ def test_recipe_trains_on_its_layout(recipe, tmp_path, monkeypatch,
             assert path in written, (path, sorted(written))
     out = _flat_tensors(processed['inputs'])
     assert out and all(torch.isfinite(t.float()).all() for t in out)
+
+
+def test_coco_recipes_use_the_densecl_authors_schedule():
+    """DenseCL's authors' COCO config (densecl_coco_800ep.py): 8 x 32 = 256
+    images a step, SGD lr 0.3 / momentum 0.9 / wd 1e-4, cosine to 0 over 800
+    epochs; the MaskCo COCO recipe takes the same (mmmask's choice)."""
+    from mmengine.config import Config
+    for name in ('densecl_r50_coco-800e.py', 'maskco_r50_coco-800e.py'):
+        cfg = Config.fromfile(osp.join(CONFIGS, name))
+        assert cfg.train_dataloader.batch_size * 8 == \
+            cfg.auto_scale_lr.base_batch_size == 256
+        opt = cfg.optim_wrapper.optimizer
+        assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == \
+            ('SGD', 0.3, 0.9, 1e-4)
+        assert cfg.train_cfg.max_epochs == 800
+        (sched, ) = cfg.param_scheduler
+        assert (sched.type, sched.T_max, sched.end, sched.eta_min) == \
+            ('CosineAnnealingLR', 800, 800, 0.)
+        assert cfg.train_dataloader.dataset.with_label is False

@@ -2,12 +2,14 @@
 is on disk, and every rank closes its process group (DistributedEndHook).
 
 Each run is ``tools/dist_train.sh CONFIG 2`` (torchrun, gloo on the CPU) of
-a 2-iteration DenseCL on real photographs, with rank 0's final checkpoint
+one epoch (2 iterations) of DenseCL on 8 real photographs, with rank 0's final checkpoint
 save made slow on purpose (a test hook sleeps before it), the way a large
 checkpoint on a slow disk is: before the hook, rank 1 left seconds before
 the checkpoint existed (and once in six runs aborted at exit, which made
-torchrun kill rank 0 mid-write). Every rank records, at interpreter exit,
-when it left and whether its process group was still open.
+torchrun kill rank 0 mid-write). Every rank records, at interpreter exit
+(an atexit handler registered in ``after_run``, so it runs before the
+handlers that torch and mmengine registered earlier), when it left and
+whether its process group was still open.
 """
 import json
 import os
@@ -41,7 +43,9 @@ class ExitRecordHook(Hook):
     """Rank 0 saves its checkpoints slowly; every rank writes when it left
     the interpreter and whether its process group was still open."""
 
-    def before_run(self, runner):
+    def after_run(self, runner):
+        # registered last, so it runs first at interpreter exit (atexit
+        # handlers run last-in first-out): the moment the rank leaves
         rank, work_dir = runner.rank, runner.work_dir
 
         def record():
@@ -90,10 +94,14 @@ def setup(tmp_path_factory):
         train_dataloader = dict(batch_size=2, num_workers=0,
                                 persistent_workers=False,
                                 dataset=dict(data_root={images!r}))
-        train_cfg = dict(max_iters={ITERS})
+        # one epoch, as the failing run: the checkpoint is written in
+        # after_train_epoch, after the last collective of the epoch
+        train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop',
+                         max_epochs=1)
         param_scheduler = []
         default_hooks = dict(logger=dict(interval=1),
-                             checkpoint=dict(interval={ITERS}))
+                             checkpoint=dict(by_epoch=True, interval=1))
+        log_processor = dict(by_epoch=True)
         '''))
     return base, cfg, hook_dir
 
@@ -115,18 +123,23 @@ def test_two_ranks_end_after_the_final_checkpoint(setup, run):
         f'--- stderr\n{proc.stderr[-5000:]}')
     assert 'terminate called' not in proc.stderr
 
-    ckpt = work_dir / f'iter_{ITERS}.pth'
+    ckpt = work_dir / 'epoch_1.pth'
     assert ckpt.is_file(), sorted(os.listdir(work_dir))
     saved = torch.load(ckpt, map_location='cpu', weights_only=True)
-    assert saved['meta']['iter'] == ITERS
+    # 8 images, 2 ranks x 2 a batch: 2 iterations in the epoch
+    assert saved['meta']['epoch'] == 1 and saved['meta']['iter'] == ITERS
     assert 'queue.feats' in saved['state_dict']
     written = ckpt.stat().st_mtime
+    exits = []
     for rank in (0, 1):
         with open(work_dir / f'exit_rank{rank}.json') as f:
-            exit_info = json.load(f)
-        # no rank left before the last checkpoint was complete on disk
-        assert exit_info['time'] >= written, (rank, exit_info, written)
-        assert exit_info['group_open'] is False, rank
+            exits.append(json.load(f))
+    # no rank left before the last checkpoint was complete on disk
+    left_early = {rank: written - e['time'] for rank, e in enumerate(exits)
+                  if e['time'] < written}
+    assert not left_early, f'seconds before the checkpoint: {left_early}'
+    # and every rank closed its process group
+    assert [e['group_open'] for e in exits] == [False, False], exits
 
 
 def test_hook_closes_a_single_process_group(tmp_path):

@@ -16,6 +16,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 
@@ -147,13 +148,21 @@ def layout_cifar(kind):
     return None
 
 
+_DEMO_CACHE = {}
+
+
 def layout_demo():
-    """tools/make_demo_data.py's output at its default place."""
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
-         '--num', '6'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    """tools/make_demo_data.py's output at its default place (made once per
+    test session, then copied)."""
+    if 'dir' not in _DEMO_CACHE:
+        cache = _DEMO_CACHE['factory'].mktemp('demo_layout')
+        proc = subprocess.run(
+            [sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
+             '--num', '6'], cwd=cache, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        _DEMO_CACHE['dir'] = cache
+    shutil.copytree(osp.join(_DEMO_CACHE['dir'], 'data'), 'data')
     return sorted(p for p in glob.glob('data/demo_images/**/*',
                                        recursive=True) if osp.isfile(p))
 
@@ -207,6 +216,14 @@ def test_header_names_the_layout(recipe):
     text = header(osp.join(CONFIGS, recipe))
     for needle in RECIPES[recipe][1]:
         assert needle in text, f'{recipe}: header lacks {needle!r}: {text}'
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _demo_cache(tmp_path_factory):
+    _DEMO_CACHE.clear()
+    _DEMO_CACHE['factory'] = tmp_path_factory
+    yield
+    _DEMO_CACHE.clear()
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
 # CMAE, ViT-B/16, ImageNet-1k, 1600 epochs, batch 4096 (32 GPUs x 128).
+# Data: mmpretrain's ImageNet layout, data/imagenet/train/<wnid>/*.JPEG and
+# data/imagenet/meta/train.txt ('<wnid>/<file> <label>' per line).
 # Huang et al., "Contrastive Masked Autoencoders are Stronger Vision
 # Learners", TPAMI 2023 (arXiv 2207.13532); numbers of docs/methods.md
 # section 2 (the paper and the authors' code).

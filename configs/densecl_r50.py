@@ -1,4 +1,6 @@
 # DenseCL, ResNet-50, ImageNet, 200 epochs, 8 GPUs x 32 images.
+# Data: mmpretrain's ImageNet layout, data/imagenet/train/<wnid>/*.JPEG and
+# data/imagenet/meta/train.txt ('<wnid>/<file> <label>' per line).
 # Wang et al., "Dense Contrastive Learning for Self-Supervised Visual
 # Pre-Training", CVPR 2021.
 _base_ = [

@@ -1,8 +1,11 @@
 # MACRL, ViT-S/16, an ImageNet subset (ImageNet-100 by default), 224 px,
 # 400 epochs, batch 512 (8 GPUs x 64). The subset is a file list in
-# mmpretrain's format (``<class>/<image> <label>`` per line) under
-# data/imagenet/meta/; the images stay in data/imagenet/train/. Another
-# subset: change ann_file. Model: mmmask's default MACRL design
+# mmpretrain's format (``<class>/<image> <label>`` per line, relative to
+# train/), data/imagenet/meta/imagenet100_train.txt; the images stay in
+# data/imagenet/train/<wnid>/*.JPEG. The list of CMC's ImageNet-100:
+#   python tools/dataset_converters/make_imagenet100.py data/imagenet
+#       --list-only
+# Another subset: change ann_file. Model: mmmask's default MACRL design
 # (docs/methods.md section 5) at ViT-S/16, 14 x 14 tokens.
 _base_ = 'macrl_vit-s-p4_cifar10.py'
 

@@ -1,6 +1,8 @@
 # MaskCo, ResNet-50, ImageNet, 200 epochs, 8 GPUs x 32 images, on the MoCo
 # v2 recipe (configs/mocov2_r50.py: backbone, MLP neck, queue 65536 of
 # region keys from all ranks, m 0.999, tau 0.2, views, schedule).
+# Data: mmpretrain's ImageNet layout, data/imagenet/train/<wnid>/*.JPEG and
+# data/imagenet/meta/train.txt ('<wnid>/<file> <label>' per line).
 # Zhao et al., "Self-Supervised Visual Representations Learning by
 # Contrastive Mask Prediction", ICCV 2021 (arXiv 2108.07954).
 # No public code: every open choice below is mmmask's documented default

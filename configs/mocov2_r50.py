@@ -1,4 +1,6 @@
 # MoCo v2, ResNet-50, ImageNet, 200 epochs, 8 GPUs x 32 images.
+# Data: mmpretrain's ImageNet layout, data/imagenet/train/<wnid>/*.JPEG and
+# data/imagenet/meta/train.txt ('<wnid>/<file> <label>' per line).
 # Chen et al., "Improved Baselines with Momentum Contrastive Learning", 2020.
 _base_ = [
     '_base_/datasets/imagenet_mocov2.py',

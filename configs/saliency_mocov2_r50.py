@@ -6,10 +6,14 @@
 _base_ = ['./mocov2_r50.py']
 
 # ImageNet-100: ImageNet's folder layout restricted to the 100 classes of
-# CMC's list (data/imagenet100/train/<wnid>/*.JPEG, meta/train.txt).
+# CMC's list: data/imagenet100/train/<wnid>/*.JPEG and
+# data/imagenet100/meta/train.txt (lines '<wnid>/<file> <label>' relative to
+# train/, as mmpretrain's ImageNet). From an ImageNet folder:
+#   python tools/dataset_converters/make_imagenet100.py data/imagenet
+#       --out data/imagenet100
 train_dataloader = dict(
-    dataset=dict(data_root='data/imagenet100/', ann_file='meta/train.txt',
-                 split=''))
+    dataset=dict(data_root='data/imagenet100/', split='train',
+                 ann_file='meta/train.txt'))
 
 model = dict(
     type='SaliencyMoCoV2',

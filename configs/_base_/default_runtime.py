@@ -14,13 +14,15 @@ default_hooks = dict(
 # ExactResumeHook stores the random generators' states and the position in the
 # data in every checkpoint, so that --resume goes on exactly; NonFiniteLossHook
 # stops on a NaN / inf loss (action='skip' skips the step); TrainDataCheckHook
-# says so when the data makes no batch.
+# says so when the data makes no batch; DistributedEndHook makes the ranks of
+# a distributed run wait for the last checkpoint and close the process group.
 # This list is the one source of the default hooks: tools/train.py adds each
 # one that a config's custom_hooks list leaves out, and says which.
 custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH'),
                 dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook', action='error'),
-                dict(type='TrainDataCheckHook')]
+                dict(type='TrainDataCheckHook'),
+                dict(type='DistributedEndHook')]
 
 env_cfg = dict(
     cudnn_benchmark=False,

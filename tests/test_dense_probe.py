@@ -175,13 +175,8 @@ def test_few_shot_knn_accuracy():
 
 
 def _load_demo():
-    import importlib.util
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location(
-        'demo_tool', osp.join(root, 'tools', 'demo.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import importlib
+    return importlib.import_module('tools.demo')  # setup.cfg: pythonpath
 
 
 def test_demo_probe_before_and_after(tmp_path):

@@ -39,6 +39,7 @@ custom_hooks = [dict(type='SafeCheckpointHook', priority='VERY_HIGH'),
                 dict(type='ExactResumeHook'),
                 dict(type='NonFiniteLossHook', action='error'),
                 dict(type='TrainDataCheckHook'),
+                dict(type='DistributedEndHook'),
                 dict(type='OnlineDenseProbeHook', interval=100)]
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)

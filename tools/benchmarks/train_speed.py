@@ -115,6 +115,12 @@ def method_cfg(method: str, args):
     model['backbone']['depth'] = args.depth
     channels = 512 if args.depth in (18, 34) else 2048
     model['neck']['in_channels'] = channels
+    # the model step alone, in both libraries: normalisation only (the
+    # split pipeline's device augmentation is timed by pipeline_speed.py)
+    pre = model['data_preprocessor']
+    model['data_preprocessor'] = dict(
+        type='SelfSupDataPreprocessor', mean=pre['mean'], std=pre['std'],
+        to_rgb=pre.get('to_rgb', True))
     return cfg, model
 
 

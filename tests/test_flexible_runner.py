@@ -100,7 +100,10 @@ def runs(tmp_path_factory):
         randomness = dict(seed=3, deterministic=True)
         log_processor = dict(window_size=1)
         load_from = {str(init)!r}
-        custom_hooks = [dict(type='ReseedHook'), dict(type='DumpStateHook')]
+        # three runs share one process group: keep it open between them
+        custom_hooks = [dict(type='ReseedHook'), dict(type='DumpStateHook'),
+                        dict(type='DistributedEndHook',
+                             destroy_process_group=False)]
         '''
     configs = {}
     for name, extra in [('runner', []), ('ddp', ['ddp.py']),

@@ -36,9 +36,10 @@ import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 
 from mmmask.registry import TRANSFORMS
-from .geometry import RandomResizedCrop, ViewGeometry, overlap_fraction
+from .geometry import (OverlapRedraw, RandomResizedCrop, ViewGeometry,
+                       views_per_group)
 from .loading import (CorruptImageError, SkipBadImages, check_image_bytes,
-                      decode_image_bytes, read_image_bytes)
+                      decode_image_bytes)
 
 __all__ = ['DecodeMultiViewCrops', 'jpeg_header', 'choose_decode_scale',
            'snap_crop', 'resize_view']
@@ -195,7 +196,8 @@ def _crop_matrix(box: Tuple[int, int, int, int], scale: int,
 # the transform
 # --------------------------------------------------------------------------
 @TRANSFORMS.register_module()
-class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
+class DecodeMultiViewCrops(SkipBadImages, OverlapRedraw,
+                           BaseTransform):
     """Read, decode (at reduced scale when lossless) and cut every
     ``RandomResizedCrop`` view of one image.
 
@@ -261,16 +263,10 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
                  ignore_empty: bool = False,
                  backend_args: Optional[dict] = None) -> None:
         SkipBadImages.__init__(self, skip_bad_images)
+        OverlapRedraw.__init__(self, min_overlap, max_attempts)
         crops = [crop] if isinstance(crop, dict) else list(crop)
-        if isinstance(num_views, int):
-            num_views = [num_views]
-        if len(num_views) != len(crops):
-            raise ValueError(f'DecodeMultiViewCrops: {len(crops)} crop '
-                             f'configs but num_views={list(num_views)} (one '
-                             'count per crop config)')
-        if not 0.0 <= min_overlap <= 1.0:
-            raise ValueError(f'min_overlap must be in [0, 1], got {min_overlap}')
-        self.num_views = [int(n) for n in num_views]
+        self.num_views = views_per_group('DecodeMultiViewCrops', num_views,
+                                         len(crops), 'crop config')
         croppers = []
         for cfg in crops:
             if cfg.get('type', 'RandomResizedCrop') != 'RandomResizedCrop':
@@ -285,8 +281,6 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
             croppers.append(RandomResizedCrop(**cfg))
         self.croppers = [c for c, n in zip(croppers, self.num_views)
                          for _ in range(n)]
-        self.min_overlap = float(min_overlap)
-        self.max_attempts = max(1, int(max_attempts))
         self.reduced_decode = reduced_decode
         self.ignore_empty = ignore_empty
         self.backend_args = backend_args
@@ -297,14 +291,11 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
         """Each view's ``(top, left, h, w)`` in original pixels, redrawn
         for ``min_overlap``."""
         shape_only = np.empty((*ori_shape, 0), np.uint8)  # no pixels
-        for _ in range(self.max_attempts):
-            crops = [tuple(int(v) for v in c.rand_crop_params(shape_only))
-                     for c in self.croppers]
-            if self.min_overlap <= 0 or overlap_fraction(
-                    [(left, top, left + cw, top + ch)
-                     for top, left, ch, cw in crops]) >= self.min_overlap:
-                break
-        return crops
+        return self.redraw(
+            lambda: [tuple(int(v) for v in c.rand_crop_params(shape_only))
+                     for c in self.croppers],
+            lambda crops: [(left, top, left + cw, top + ch)
+                           for top, left, ch, cw in crops])
 
     # --------------------------------------------------------------- decode
     def _decode(self, data: bytes, filename: str, scale: int) -> np.ndarray:
@@ -355,22 +346,12 @@ class DecodeMultiViewCrops(SkipBadImages, BaseTransform):
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
-        try:
-            data = read_image_bytes(filename, self.backend_args)
-        except FileNotFoundError:
-            if self.ignore_empty:
-                return None
-            raise
-        try:
-            views, geoms, boxes, scale, ori_shape = self._views(data,
-                                                                filename)
-        except CorruptImageError as err:
-            if self.ignore_empty:
-                return None
-            if self.skip_bad_images:
-                self._skip(err)
-                return None
-            raise
+        out = self.read_and_decode(filename,
+                                   lambda data: self._views(data, filename),
+                                   self.backend_args, self.ignore_empty)
+        if out is None:
+            return None
+        views, geoms, boxes, scale, ori_shape = out
         results['img'] = views
         results['img_shape'] = ori_shape
         results['ori_shape'] = ori_shape

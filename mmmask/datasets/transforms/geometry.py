@@ -147,6 +147,47 @@ def overlap_fraction(boxes) -> float:
     return float((x1 - x0) * (y1 - y0) / areas.min())
 
 
+def views_per_group(owner: str, num_views: Union[int, Sequence[int]],
+                    num_groups: int, group: str) -> List[int]:
+    """``num_views`` as one count per group of views (an int: one group);
+    ``ValueError`` naming ``owner`` when the counts and groups differ."""
+    counts = [num_views] if isinstance(num_views, int) else list(num_views)
+    if len(counts) != num_groups:
+        raise ValueError(f'{owner}: {num_groups} {group}s but '
+                         f'num_views={counts} (one count per {group})')
+    return [int(n) for n in counts]
+
+
+class OverlapRedraw:
+    """Redraw a set of views until their crops overlap enough: shared by
+    :class:`GeometricMultiView` and ``DecodeMultiViewCrops``.
+
+    Args:
+        min_overlap (float): the least accepted area of the intersection of
+            all crops over the smallest crop's area (:func:`overlap_fraction`),
+            in [0, 1]; 0 accepts any draw.
+        max_attempts (int): draws before the last one is kept as it is.
+    """
+
+    def __init__(self, min_overlap: float = 0.0,
+                 max_attempts: int = 10) -> None:
+        if not 0.0 <= min_overlap <= 1.0:
+            raise ValueError(f'min_overlap must be in [0, 1], got {min_overlap}')
+        self.min_overlap = float(min_overlap)
+        self.max_attempts = max(1, int(max_attempts))
+
+    def redraw(self, draw, boxes_of):
+        """``draw()`` repeated until ``overlap_fraction(boxes_of(drawn)) >=
+        min_overlap`` (boxes (V, 4) x0, y0, x1, y1 in original pixels) or
+        ``max_attempts`` draws; returns the last draw."""
+        for _ in range(self.max_attempts):
+            drawn = draw()
+            if (self.min_overlap <= 0 or
+                    overlap_fraction(boxes_of(drawn)) >= self.min_overlap):
+                break
+        return drawn
+
+
 def compose_geometry(results: dict, matrix: np.ndarray) -> None:
     """Record that the image of ``results`` went through ``matrix`` (3, 3)
     (called by each geometry-tracking transform after it changed the image).
@@ -206,7 +247,7 @@ class RandomFlip(_MMCVRandomFlip):
 # the multi-view transform
 # --------------------------------------------------------------------------
 @TRANSFORMS.register_module()
-class GeometricMultiView(BaseTransform):
+class GeometricMultiView(OverlapRedraw, BaseTransform):
     """Several views of one image, each with its :class:`ViewGeometry`.
 
     Like mmpretrain's ``MultiView`` (``num_views`` and ``transforms`` mean
@@ -231,17 +272,9 @@ class GeometricMultiView(BaseTransform):
     def __init__(self, transforms: List[List[Union[dict, callable]]],
                  num_views: Union[int, Sequence[int]],
                  min_overlap: float = 0.0, max_attempts: int = 10) -> None:
-        if isinstance(num_views, int):
-            num_views = [num_views]
-        if len(num_views) != len(transforms):
-            raise ValueError(f'GeometricMultiView: {len(transforms)} pipelines '
-                             f'but num_views={list(num_views)} (one count '
-                             'per pipeline)')
-        if not 0.0 <= min_overlap <= 1.0:
-            raise ValueError(f'min_overlap must be in [0, 1], got {min_overlap}')
-        self.num_views = list(num_views)
-        self.min_overlap = min_overlap
-        self.max_attempts = max(1, int(max_attempts))
+        self.num_views = views_per_group('GeometricMultiView', num_views,
+                                         len(transforms), 'pipeline')
+        OverlapRedraw.__init__(self, min_overlap, max_attempts)
         pipelines = [Compose([TRANSFORMS.build(t) if isinstance(t, dict)
                               else t for t in group]) for group in transforms]
         self.pipelines = [p for p, n in zip(pipelines, self.num_views)
@@ -272,14 +305,11 @@ class GeometricMultiView(BaseTransform):
         return overlap_fraction([g.crop_box for g in geoms])
 
     def transform(self, results: dict) -> dict:
-        for _ in range(self.max_attempts):
-            views = [self._one_view(results, p) for p in self.pipelines]
-            geoms = [g for _, g in views]
-            if (self.min_overlap <= 0 or
-                    self._overlap_fraction(geoms) >= self.min_overlap):
-                break
+        views = self.redraw(
+            lambda: [self._one_view(results, p) for p in self.pipelines],
+            lambda drawn: [g.crop_box for _, g in drawn])
         results['img'] = [img for img, _ in views]
-        results['view_geometry'] = geoms
+        results['view_geometry'] = [g for _, g in views]
         return results
 
     def __repr__(self) -> str:

@@ -13,7 +13,7 @@ palette PNGs are converted, alpha is dropped and 16-bit PNGs are scaled to 8
 bits.
 """
 import logging
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import mmcv
 import numpy as np
@@ -85,6 +85,30 @@ class SkipBadImages:
                   f'({self.num_skipped} so far by this loader): {err}',
                   logger='current', level=logging.WARNING)
 
+    def read_and_decode(self, filename: str, decode: Callable[[bytes], Any],
+                        backend_args: Optional[dict] = None,
+                        ignore_empty: bool = False) -> Optional[Any]:
+        """``decode(bytes of filename)`` under the bad-image policy shared
+        by the loaders: a missing file raises ``FileNotFoundError`` (None
+        with ``ignore_empty``); a :class:`CorruptImageError` from
+        ``decode`` returns None with ``ignore_empty``, is logged, counted
+        and skipped (None) with ``skip_bad_images``, else raised."""
+        try:
+            data = read_image_bytes(filename, backend_args)
+        except FileNotFoundError:
+            if ignore_empty:
+                return None
+            raise
+        try:
+            return decode(data)
+        except CorruptImageError as err:
+            if ignore_empty:
+                return None
+            if self.skip_bad_images:
+                self._skip(err)
+                return None
+            raise
+
 
 @TRANSFORMS.register_module()
 class LoadImageFromFile(SkipBadImages, _MMCVLoadImageFromFile):
@@ -108,22 +132,13 @@ class LoadImageFromFile(SkipBadImages, _MMCVLoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         filename = results['img_path']
-        try:
-            data = read_image_bytes(filename, self.backend_args)
-        except FileNotFoundError:
-            if self.ignore_empty:
-                return None
-            raise
-        try:
-            img = decode_image_bytes(data, filename, flag=self.color_type,
-                                     backend=self.imdecode_backend)
-        except CorruptImageError as err:
-            if self.ignore_empty:
-                return None
-            if self.skip_bad_images:
-                self._skip(err)
-                return None
-            raise
+        img = self.read_and_decode(
+            filename, lambda data: decode_image_bytes(
+                data, filename, flag=self.color_type,
+                backend=self.imdecode_backend),
+            self.backend_args, self.ignore_empty)
+        if img is None:
+            return None
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

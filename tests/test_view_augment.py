@@ -113,6 +113,54 @@ def test_hue_equals_mmcv_pillow_uint8_hsv(photos):
     assert changed > 0  # the reference really changes the images
 
 
+def _all_triples():
+    """All 2**24 uint8 triples as a (4096, 4096, 3) array (channel 0 the
+    high byte)."""
+    c = np.arange(1 << 24, dtype=np.uint32)
+    return np.stack([(c >> 16) & 255, (c >> 8) & 255, c & 255],
+                    -1).astype(np.uint8).reshape(4096, 4096, 3)
+
+
+def test_hue_tables_equal_pil_on_every_colour():
+    """The table-driven adjust_hue against PIL on all 2**24 inputs: its RGB
+    -> HSV steps against ``convert('HSV')`` of every colour, its HSV -> RGB
+    steps against ``Image.frombytes('HSV').convert('RGB')`` of every
+    (h, s, v); the shift is exercised on photographs above."""
+    triples = _all_triples()
+    x = torch.from_numpy(triples).permute(2, 0, 1)[None].float()
+    # RGB -> HSV: h from the (r - g, g - b) table, s in float32, v = max
+    h, s, v = F._rgb_to_hsv_tables(x)
+    ref = np.asarray(Image.fromarray(triples).convert('HSV'))
+    for got, c in ((h, 0), (s, 1), (v, 2)):
+        assert np.array_equal(got[0].to(torch.uint8).numpy(), ref[..., c]), c
+    # HSV -> RGB: hsv_u8 as (h, s, v) planes through the tables, shift 0
+    hsv = torch.from_numpy(triples).permute(2, 0, 1).float()
+    ref = np.asarray(Image.frombytes('HSV', (4096, 4096),
+                                     triples.tobytes()).convert('RGB'))
+    out = F._hsv_to_rgb_tables(hsv[0][None], hsv[1][None], hsv[2][None],
+                               torch.zeros(1, dtype=torch.float64))
+    assert np.array_equal(out[0].permute(1, 2, 0).to(torch.uint8).numpy(),
+                          ref)
+
+
+def test_fast_ops_equal_step_by_step_on_noise():
+    """Uniform noise (every colour combination, edges of every op) through
+    the table-driven hue and the float32 blur: the same as the step-by-step
+    hue and PIL's blur, sample by sample."""
+    from PIL import ImageFilter
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 256, (6, 3, 40, 52), generator=gen).float()
+    x[:2, :, :10] = x[:2, :1, :10]  # grey rows (s = 0)
+    hue = torch.rand(6, generator=gen, dtype=torch.float64) - 0.5
+    assert torch.equal(F.adjust_hue(x, hue), F.adjust_hue_reference(x, hue))
+    sigmas = torch.rand(6, generator=gen, dtype=torch.float64) * 1.9 + 0.1
+    rgb = _unbatch(x)
+    ref = [np.asarray(Image.fromarray(im).filter(
+        ImageFilter.GaussianBlur(radius=float(s))))
+        for im, s in zip(rgb, sigmas)]
+    assert _max_diff(_unbatch(F.gaussian_blur(x, sigmas)), ref) == 0
+
+
 def test_grayscale_equals_mmcv_random_grayscale(photos):
     """mmcv RandomGrayscale(keep_channels=True) on BGR with the MoCo v2
     weights (given in BGR order) = the batched op on RGB."""

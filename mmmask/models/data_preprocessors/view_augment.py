@@ -23,10 +23,18 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    'pil_luma', 'blend', 'adjust_brightness', 'adjust_contrast',
-    'adjust_saturation', 'adjust_hue', 'rgb_to_hsv_u8', 'hsv_u8_to_rgb',
+    'floor_', 'pil_luma', 'blend', 'adjust_brightness', 'adjust_contrast',
+    'adjust_saturation', 'adjust_hue', 'adjust_hue_reference',
+    'rgb_to_hsv_u8', 'hsv_u8_to_rgb',
     'grayscale', 'box_blur_params', 'gaussian_blur', 'solarize', 'hflip'
 ]
+
+
+def floor_(x: Tensor) -> Tensor:
+    """``x`` floored in place, as ``-ceil(-x)`` (exact; on the CPU torch's
+    ``floor`` of non-integral float32 values runs about 20x slower than
+    ``ceil``, see docs/benchmarks.md)."""
+    return x.neg_().ceil_().neg_()
 
 
 def _col(x: Tensor, like: Tensor, dtype=None) -> Tensor:
@@ -44,7 +52,7 @@ def pil_luma(imgs: Tensor) -> Tensor:
     division by 65536)."""
     r, g, b = imgs[:, 0:1], imgs[:, 1:2], imgs[:, 2:3]
     acc = (r * 19595.0).add_(g, alpha=38470.0).add_(b, alpha=7471.0)
-    return acc.add_(32768.0).mul_(1.0 / 65536.0).floor_()
+    return floor_(acc.add_(32768.0).mul_(1.0 / 65536.0))
 
 
 def blend(degenerate: Tensor, imgs: Tensor, alpha: Tensor) -> Tensor:
@@ -53,29 +61,26 @@ def blend(degenerate: Tensor, imgs: Tensor, alpha: Tensor) -> Tensor:
     ``out = clip(trunc(d + alpha * (x - d)), 0, 255)`` in float32 (PIL's C
     loop: ``(UINT8)((int) d + alpha * ((int) x - (int) d))``, clipped when
     ``alpha`` is outside [0, 1]); every ``ImageEnhance`` class is this blend
-    with its own degenerate image.
+    with its own degenerate image. ``x - d`` is exact, ``alpha * (x - d)``
+    and the sum round to float32 as in C; 4 passes over the batch.
 
     Args:
-        degenerate: (N, 1 or 3, H, W) or broadcastable, whole numbers.
+        degenerate: (N, 1 or 3, H, W) or (N, 1, 1, 1), whole numbers.
         imgs: (N, 3, H, W).
         alpha: (N,) enhancement factors (rounded to float32 as PIL's C
             ``float`` argument is).
     """
-    n = imgs.shape[0]
-    a = alpha.to(device=imgs.device, dtype=torch.float32).view(n, 1, 1)
-    out = (imgs - degenerate).view(n, imgs.shape[1], -1)
-    if degenerate.dim() == 4 and degenerate.shape[-1] == 1:  # per sample
-        out.mul_(a).add_(degenerate.view(n, 1, 1))
-    else:
-        out.mul_(a)
-        out = out.view_as(imgs).add_(degenerate)
-    return out.view_as(imgs).floor_().clamp_(0.0, 255.0)
+    a = _col(alpha, imgs, torch.float32)
+    out = imgs - degenerate
+    return floor_(out.mul_(a).add_(degenerate)).clamp_(0.0, 255.0)
 
 
 def adjust_brightness(imgs: Tensor, factor: Tensor) -> Tensor:
     """``ImageEnhance.Brightness``: blend with black,
-    ``out = clip(floor(f * x), 0, 255)``; factor (N,)."""
-    return blend(torch.zeros((), device=imgs.device), imgs, factor)
+    ``out = clip(floor(f * x), 0, 255)`` (``0 + f x`` rounds as ``f x``);
+    factor (N,)."""
+    a = _col(factor, imgs, torch.float32)
+    return floor_(imgs * a).clamp_(0.0, 255.0)
 
 
 def adjust_contrast(imgs: Tensor, factor: Tensor) -> Tensor:
@@ -85,7 +90,7 @@ def adjust_contrast(imgs: Tensor, factor: Tensor) -> Tensor:
     (:func:`pil_luma`) of each sample; factor (N,)."""
     luma = pil_luma(imgs)
     count = luma.shape[-1] * luma.shape[-2]
-    total = luma.double().sum(dim=(1, 2, 3))  # exact (whole numbers)
+    total = luma.sum(dim=(1, 2, 3), dtype=torch.float64)  # exact
     mean = torch.floor(total / count + 0.5).to(imgs.dtype).view(-1, 1, 1, 1)
     return blend(mean, imgs, factor)
 
@@ -163,13 +168,15 @@ def hsv_u8_to_rgb(h: Tensor, s: Tensor, v: Tensor) -> Tensor:
     return torch.where(grey, v.unsqueeze(1), rgb)
 
 
-def adjust_hue(imgs: Tensor, factor: Tensor) -> Tensor:
+def adjust_hue_reference(imgs: Tensor, factor: Tensor) -> Tensor:
     """mmcv ``adjust_hue`` (pillow backend): PIL RGB -> HSV (uint8), the
     hue plane shifted by ``trunc(255 f)`` modulo 256, HSV -> RGB.
 
     ``factor`` (N,) in [-0.5, 0.5]. The round trip through uint8 HSV is
     part of the reference (it changes pixels even at ``f = 0``), so it is
-    emulated step by step (:func:`rgb_to_hsv_u8`, :func:`hsv_u8_to_rgb`)."""
+    emulated step by step (:func:`rgb_to_hsv_u8`, :func:`hsv_u8_to_rgb`).
+    The step-by-step form; :func:`adjust_hue` computes the same values from
+    tables built with it."""
     h, s, v = rgb_to_hsv_u8(imgs)
     shift = torch.trunc(factor.double() * 255.0)
     shift = _col(shift, h, torch.float32).view(-1, 1, 1)
@@ -177,21 +184,139 @@ def adjust_hue(imgs: Tensor, factor: Tensor) -> Tensor:
     return hsv_u8_to_rgb(h, s, v)
 
 
-def grayscale(imgs: Tensor, channel_weights=(0.2989, 0.587, 0.114)) -> Tensor:
-    """mmcv ``RandomGrayscale(keep_channels=True)``: ``g = trunc(sum_c w_c
-    x_c / sum w)`` in float64, copied to the 3 channels.
+class _HueTables:
+    """Tables of PIL's uint8 HSV round trip, built once per device from the
+    step-by-step functions (:func:`rgb_to_hsv_u8` and the formulas of
+    :func:`hsv_u8_to_rgb`); ``tests/test_view_augment.py`` checks them
+    against PIL on all 2**24 colours in both directions.
+
+    * ``hue`` (511 * 511,) float32: the uint8 hue of a colour depends only
+      on ``(r - g, g - b)`` (every step of ``rgb_to_hsv_u8`` reads
+      differences of channels), so ``h = hue[511 (r - g) + (g - b) +
+      511 * 255 + 255]``;
+    * ``sector`` (768,) float32: ``floor(6 h / 255) mod 6`` of ``h mod 256``
+      for ``h + 256`` in [0, 768) (shifted hues index it without a modulo);
+    * ``coef`` (768 * 256,) float32: the factor of ``v`` in the sector's
+      rising or falling channel, ``1 - fs f`` (PIL's ``q``, odd sectors) or
+      ``1 - fs (1 - f)`` (``t``, even sectors), at ``256 (h + 256) + s``;
+    * ``low`` (256,) float32: ``1 - fs``, the factor of ``v`` in ``p``.
+
+    With ``f = fl32(6 h / 255 - i)`` and ``fs = fl32(s / 255)`` as in
+    Pillow's C code; the products ``v * coef`` rounded in float32 and then
+    ``floor(. + 0.5)`` equal Pillow's double ``round`` on every (h, s, v)
+    (exhaustive test).
+    """
+    _cache = {}
+
+    @classmethod
+    def get(cls, device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        key = str(device)
+        if key not in cls._cache:
+            cls._cache[key] = tuple(t.to(device) for t in cls._build())
+        return cls._cache[key]
+
+    @staticmethod
+    def _build() -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        d = torch.arange(-255, 256, dtype=torch.float32)
+        dr, dg = d.view(-1, 1).expand(511, 511), d.view(1, -1).expand(511, 511)
+        # a colour with these differences (an impossible pair, spread over
+        # more than 255, is clipped: its entry is never read)
+        b = -torch.minimum(torch.minimum(torch.zeros_like(dg), dg), dg + dr)
+        rgb = torch.stack([b + dg + dr, b + dg, b]).clamp_(0, 255)
+        hue = rgb_to_hsv_u8(rgb[None])[0].reshape(-1).contiguous()
+        h = torch.arange(768, dtype=torch.float64).remainder(256)
+        x6 = h * 6.0 / 255.0
+        i = torch.floor(x6)
+        f = (x6 - i).float()
+        sector = i.remainder(6)
+        fs = (torch.arange(256, dtype=torch.float64) / 255.0).float()
+        q = 1.0 - (f.view(-1, 1) * fs.view(1, -1)).double()
+        t = 1.0 - fs.double().view(1, -1) * (1.0 - f.double()).view(-1, 1)
+        odd = (sector.remainder(2) == 1).view(-1, 1)
+        coef = torch.where(odd, q, t).float().reshape(-1).contiguous()
+        low = (1.0 - fs.double()).float()
+        return hue, sector.float(), coef, low
+
+
+def adjust_hue(imgs: Tensor, factor: Tensor) -> Tensor:
+    """mmcv ``adjust_hue`` (pillow backend), from tables (:class:`_HueTables`):
+    the same values as :func:`adjust_hue_reference` in about 40 passes over
+    single planes instead of 100 over the image, and no ``where``.
+
+    RGB -> HSV: ``h = hue[r - g, g - b]``, ``v = max``, ``s = trunc(255
+    fl32((max - min) / max))`` (float32 is exact here: exhaustive test).
+    Shift: ``h' = h + trunc(255 f) + 256`` in [0, 768). HSV -> RGB: ``p =
+    round(v (1 - fs))``, ``x = round(v coef[h', s])`` (q or t), and each
+    channel ``c`` takes ``p``, ``x`` or ``v`` by its cyclic distance
+    ``d_c = min(|i - c_0|, 6 - |i - c_0|)`` from the sector ``i`` where it is
+    lowest (``c_0`` = 2.5, 4.5, 0.5 for R, G, B; d = 0.5, 1.5, 2.5):
+    ``out_c = p + (x - p) clip(d_c - 0.5, 0, 1) + (v - x) clip(d_c - 1.5, 0,
+    1)``. Grey pixels (``s = 0``) come out as ``(v, v, v)`` by themselves.
 
     Args:
-        channel_weights: weights of the (R, G, B) channels of ``imgs``.
-            mmcv's configs give them for BGR images, (0.114, 0.587, 0.2989):
-            the same weights reversed. The sum runs in mmcv's (B, G, R)
-            channel order.
+        imgs: (N, 3, H, W) float32 RGB whole numbers.
+        factor: (N,) in [-0.5, 0.5].
+    """
+    h, s, v = _rgb_to_hsv_tables(imgs)
+    return _hsv_to_rgb_tables(h, s, v, factor)
+
+
+def _rgb_to_hsv_tables(imgs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """PIL's RGB -> uint8 HSV of (N, 3, H, W) RGB: (h, s, v), (N, H, W)
+    float32 each (see :func:`adjust_hue`)."""
+    hue_t = _HueTables.get(imgs.device)[0]
+    r, g, b = imgs[:, 0], imgs[:, 1], imgs[:, 2]  # (N, H, W) each
+    idx = torch.add(g - b, r - g, alpha=511.0).add_(511 * 255 + 255)
+    h = hue_t.index_select(0, idx.to(torch.int32).view(-1)).view_as(r)
+    v = torch.maximum(torch.maximum(r, g), b)
+    cr = v - torch.minimum(torch.minimum(r, g), b)
+    s = floor_(cr.div_(v.clamp_min(1.0)).mul_(255.0))  # >= 0: trunc
+    return h, s, v
+
+
+def _hsv_to_rgb_tables(h: Tensor, s: Tensor, v: Tensor,
+                       factor: Tensor) -> Tensor:
+    """PIL's uint8 HSV -> RGB of (h + trunc(255 factor)) mod 256, s, v
+    (each (N, H, W); factor (N,)) -> (N, 3, H, W) (see :func:`adjust_hue`).
+    Writes into ``h``."""
+    _, sector_t, coef_t, low_t = _HueTables.get(h.device)
+    shift = torch.trunc(factor.double() * 255.0) + 256.0
+    h = h.add_(_col(shift, h, torch.float32).view(-1, 1, 1))  # [129, 639]
+    hi = h.to(torch.int32)
+    sector = sector_t.index_select(0, hi.view(-1)).view_as(h)
+    si = s.to(torch.int32)
+    cidx = hi.mul_(256).add_(si).view(-1)
+    x = floor_(coef_t.index_select(0, cidx).view_as(h).mul_(v).add_(0.5))
+    p = low_t.index_select(0, si.view(-1)).view_as(h)
+    p = floor_(p.mul_(v).add_(0.5))
+    rise, top = x - p, v - x
+    out = h.new_empty((h.shape[0], 3, *h.shape[1:]))
+    for c, c0 in enumerate((2.5, 4.5, 0.5)):
+        dist = (sector - c0).abs_()
+        dist = torch.minimum(dist, 6.0 - dist)
+        torch.addcmul(p, rise, (dist - 0.5).clamp_(0.0, 1.0), out=out[:, c])
+        out[:, c].addcmul_(top, dist.sub_(1.5).clamp_(0.0, 1.0))
+    return out
+
+
+def grayscale(imgs: Tensor, channel_weights=(0.2989, 0.587, 0.114)) -> Tensor:
+    """mmcv ``RandomGrayscale(keep_channels=True)``: ``g = trunc((x_B w_B +
+    x_G w_G) + x_R w_R)`` in float64 (numpy's order of the weighted sum over
+    mmcv's (B, G, R) channels, each product and sum rounded on its own),
+    copied to the 3 channels.
+
+    Args:
+        imgs: (N, 3, H, W) RGB.
+        channel_weights: weights of the (R, G, B) channels of ``imgs``,
+            normalised by their sum. mmcv's configs give them for BGR
+            images, (0.114, 0.587, 0.2989): the same weights reversed.
     """
     w = torch.tensor(channel_weights, dtype=torch.float64)
     w = (w / w.sum()).tolist()
-    x = imgs.double()
-    g = (x[:, 2:3] * w[2] + x[:, 1:2] * w[1]) + x[:, 0:1] * w[0]
-    return torch.trunc(g).float().expand_as(imgs).contiguous()
+    g = imgs[:, 2:3].double().mul_(w[2])
+    g.add_(imgs[:, 1:2].double().mul_(w[1]))
+    g.add_(imgs[:, 0:1].double().mul_(w[0]))
+    return floor_(g).float().expand_as(imgs).contiguous()  # g >= 0: trunc
 
 
 def box_blur_params(sigma: Tensor, passes: int = 3):
@@ -228,46 +353,48 @@ def box_blur_params(sigma: Tensor, passes: int = 3):
     return k, ww, fw
 
 
-def _box_pass(x: Tensor, dim: int, w_hi: Tensor, w_lo: Tensor,
-              kmax: int) -> Tensor:
+def _box_pass(xn: Tensor, dim: int, w_hi: Tensor, w_lo: Tensor) -> Tensor:
     """One extended-box pass along ``dim`` (edges replicated), rounded to
-    uint8: ``(ww x[i] + sum_{j>=1} w_j (x[i-j] + x[i+j]) + 2**23) >> 24``
-    with ``w_j = ww`` for ``j <= k``, ``fw`` for ``j = k + 1``, else 0.
+    uint8 as Pillow does: ``out = (sum_j w_j x[i + j] + 2**23) >> 24`` with
+    ``w_0 = w_{+-1} = ... = w_{+-k} = ww``, ``w_{+-(k+1)} = fw``.
 
-    Exact in float32: each weight is split as ``w = 4096 w_hi + w_lo``
-    (both < 4096), so ``H = sum w_hi x`` and ``L = sum w_lo x`` are whole
-    numbers below 2**24, and the result is
-    ``floor((H + floor((L + 2**23) / 4096)) / 4096)`` (= the 2**24 fixed
-    point rounding). Fused multiply-adds change nothing.
+    Exact in float32, on **negated** images (so that every rounding is a
+    ``ceil``, fast on the CPU): each weight is split as ``w = 4096 h + l``
+    (``h, l < 4096``) and scaled by ``2**-12``; then ``H = sum (h / 4096) x``
+    and ``L = 2**11 + sum (l / 4096) x`` are multiples of ``2**-12`` below
+    ``2**12`` (every product and partial sum is exact, fused or not), and
+    ``out = floor(H + floor(L) / 4096)`` (= the 2**24 fixed-point rounding
+    by the nested-floor identity). With ``xn = -x``: ``-out = ceil(Hn +
+    ceil(Ln) / 4096)`` where ``Hn = -H``, ``Ln = -L``.
 
-    x (N, C, H, W) float32 whole numbers, contiguous; w_hi / w_lo
-    (kmax + 2, N, 1) float32 (index 0: the centre tap ``ww``)."""
-    n, size = x.shape[0], x.shape[dim]
-    pad = kmax + 1
-    first = x.narrow(dim, 0, 1)
-    last = x.narrow(dim, size - 1, 1)
-    reps = [1] * x.dim()
-    reps[dim] = pad
-    xp = torch.cat([first.expand_as(first).repeat(reps), x,
-                    last.repeat(reps)], dim=dim)
-    x2 = x.view(n, -1)
-    hi = x2 * w_hi[0]
-    lo = x2 * w_lo[0]
-    for j in range(1, pad + 1):
-        pair = xp.narrow(dim, pad - j, size) + xp.narrow(dim, pad + j, size)
-        pair = pair.view(n, -1)
+    Args:
+        xn: (N, C, H, W) float32, minus the image (whole numbers).
+        w_hi, w_lo: (taps + 1, N, 1, 1, 1) float32 ``h / 4096``, ``l /
+            4096`` per tap offset ``j = 0 .. taps`` (0: the centre).
+    Returns:
+        (N, C, H, W): minus the blurred image.
+    """
+    taps = w_hi.shape[0] - 1
+    size = xn.shape[dim]
+    shape = list(xn.shape)
+    shape[dim] = taps
+    xp = torch.cat([xn.narrow(dim, 0, 1).expand(shape), xn,
+                    xn.narrow(dim, size - 1, 1).expand(shape)], dim=dim)
+    hi = xn * w_hi[0]
+    lo = torch.addcmul(xn.new_full((), -2048.0), xn, w_lo[0])
+    for j in range(1, taps + 1):
+        pair = xp.narrow(dim, taps - j, size) + xp.narrow(dim, taps + j, size)
         hi.addcmul_(pair, w_hi[j])
         lo.addcmul_(pair, w_lo[j])
-    lo.add_(8388608.0).mul_(1.0 / 4096.0).floor_()
-    hi.add_(lo).mul_(1.0 / 4096.0).floor_()
-    return hi.view_as(x)
+    return hi.add_(lo.ceil_(), alpha=1.0 / 4096.0).ceil_()
 
 
 def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3) -> Tensor:
     """PIL ``ImageFilter.GaussianBlur(radius=sigma)`` per sample: ``passes``
     extended-box passes along x, then along y, each rounded to uint8
     (:func:`box_blur_params` gives the taps; :func:`_box_pass` computes the
-    fixed-point sums exactly in float32).
+    fixed-point sums exactly in float32, about 11 passes over the batch
+    each).
 
     Args:
         imgs: (N, 3, H, W).
@@ -278,14 +405,15 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3) -> Tensor:
     j = torch.arange(kmax + 2).view(-1, 1)
     w = torch.where(j <= k, ww, torch.where(j == k + 1, fw,
                                             torch.zeros_like(fw)))
-    w_hi = (w // 4096).to(device=imgs.device, dtype=torch.float32)
-    w_lo = (w % 4096).to(device=imgs.device, dtype=torch.float32)
-    w_hi, w_lo = w_hi.unsqueeze(-1), w_lo.unsqueeze(-1)  # (kmax + 2, N, 1)
-    x = imgs.contiguous()
+    w_hi = (w // 4096).to(torch.float32) / 4096.0
+    w_lo = (w % 4096).to(torch.float32) / 4096.0
+    w_hi = w_hi.view(kmax + 2, -1, 1, 1, 1).to(imgs.device)
+    w_lo = w_lo.view(kmax + 2, -1, 1, 1, 1).to(imgs.device)
+    xn = -imgs
     for dim in (3, 2):
         for _ in range(passes):
-            x = _box_pass(x, dim, w_hi, w_lo, kmax)
-    return x
+            xn = _box_pass(xn, dim, w_hi, w_lo)
+    return xn.neg_()
 
 
 def solarize(imgs: Tensor, threshold: Tensor) -> Tensor:

@@ -154,46 +154,74 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                 f'per-view augmentation lists for {num_views} views')
         return self.view_augments[view]
 
+    def _draw(self, views: List[Tensor]):
+        """Every op's parameters for the whole batch, view by view and op
+        by op, from one CPU generator (``StepRandom('view_augment')``):
+        per view a list of (op, CPU params, device params)."""
+        opss = [self._ops_of(v, len(views)) for v in range(len(views))]
+        if not any(opss):
+            return [[] for _ in views]
+        gen = self._random.torch()
+        drawn = []
+        for v, img in enumerate(views):
+            params = [op.sample_params(img.shape[0], gen) for op in opss[v]]
+            drawn.append([(op, p, {k: t.to(img.device, non_blocking=True)
+                                   for k, t in p.items()})
+                          for op, p in zip(opss[v], params)])
+        return drawn
+
+    def _flip_records(self, drawn, views, data_samples) -> None:
+        """Compose the drawn flips into the samples' geometry records."""
+        if data_samples is None:
+            return
+        for v, ops in enumerate(drawn):
+            for op, p, _ in ops:
+                if op.flips:
+                    for i in torch.nonzero(p['flip']).flatten().tolist():
+                        flip_geometry(data_samples[i], v, views[v].shape[-1],
+                                      self.mask_view, self.neg_regions_view)
+
+    def _chunk(self, img: Tensor) -> int:
+        """Samples per sub-batch: ``cpu_chunk`` on the CPU, all elsewhere."""
+        n = img.shape[0]
+        return n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
+
     def augment(self, views: List[Tensor], data_samples=None) -> List[Tensor]:
-        """Augment RGB float views (each (N, 3, H, W)); flips update
-        ``data_samples``' geometry.
+        """Augment RGB float views (each (N, 3, H, W) float32 whole
+        numbers); flips update ``data_samples``' geometry.
 
         The parameters of the whole batch are drawn first (view by view, op
         by op, from one CPU generator), then applied; on the CPU in
-        sub-batches of ``cpu_chunk`` samples (a large temporary costs more
-        in page faults than the arithmetic on it), elsewhere at once."""
-        opss = [self._ops_of(v, len(views)) for v in range(len(views))]
-        if not any(opss):
-            return views
-        gen = self._random.torch()
+        sub-batches of ``cpu_chunk`` samples, elsewhere at once."""
+        drawn = self._draw(views)
         out = []
-        for v, img in enumerate(views):
-            ops = opss[v]
-            if not ops:
-                out.append(img)
-                continue
-            n = img.shape[0]
-            params = [op.sample_params(n, gen) for op in ops]
-            dev = [{k: t.to(img.device, non_blocking=True)
-                    for k, t in p.items()} for p in params]
-            step = n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
-            parts = []
-            for start in range(0, n, step):
-                part = img[start:start + step]
-                for op, p in zip(ops, dev):
-                    part = op.apply(part, {k: t[start:start + step]
-                                           for k, t in p.items()})
-                parts.append(part)
-            img = parts[0] if len(parts) == 1 else torch.cat(parts)
-            for op, p in zip(ops, params):
-                if op.flips and data_samples is not None:
-                    for i in torch.nonzero(p['flip']).flatten().tolist():
-                        flip_geometry(data_samples[i], v, img.shape[-1],
-                                      self.mask_view, self.neg_regions_view)
+        for img, ops in zip(views, drawn):
+            if ops:
+                img = torch.cat([self._apply(img[s:s + m], ops, s, m)
+                                 for s, m in self._spans(img)])
             out.append(img)
+        self._flip_records(drawn, views, data_samples)
         return out
 
+    def _spans(self, img: Tensor):
+        n, step = img.shape[0], self._chunk(img)
+        return [(s, min(step, n - s)) for s in range(0, n, step)]
+
+    @staticmethod
+    def _apply(part: Tensor, ops, start: int, size: int) -> Tensor:
+        for op, _, dev in ops:
+            part = op.apply(part, {k: t[start:start + size]
+                                   for k, t in dev.items()})
+        return part
+
     def forward(self, data: dict, training: bool = False) -> dict:
+        """uint8 views (N, 3, H, W) -> normalised float32 views.
+
+        Per view and per sub-batch (``cpu_chunk`` samples on the CPU: the
+        sub-batch stays in the cache from the conversion to the
+        normalisation), the samples are converted to float32 RGB, augmented
+        (``training`` only) and written normalised, ``(x_c - mean_c) /
+        std_c`` in the output channel order, into the output tensor."""
         if not isinstance(data, dict):
             raise TypeError('ViewAugmentDataPreprocessor needs a dict batch '
                             f'(default_collate), got {type(data).__name__}')
@@ -207,16 +235,30 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                 raise ValueError('ViewAugmentDataPreprocessor: every view '
                                  'must be (N, 3, H, W), got '
                                  f'{tuple(v.shape)}')
-        views = [v.to(torch.float32, copy=True) for v in views]  # own copy
-        if self.input_order == 'bgr':  # the ops work on RGB
-            views = [v[:, [2, 1, 0]] for v in views]
-        if training:
-            views = self.augment(views, data_samples)
-        # output order: the input order, swapped when to_rgb
+        drawn = self._draw(views) if training else [[] for _ in views]
+        # the ops work on RGB; output: the input order, swapped when to_rgb
+        to_ops = [2, 1, 0] if self.input_order == 'bgr' else [0, 1, 2]
         out_rgb = (self.input_order == 'rgb') != self.to_rgb
-        if not out_rgb:
-            views = [v[:, [2, 1, 0]] for v in views]
-        if self._enable_normalize:
-            views = [(v - self.mean) / self.std for v in views]
+        from_ops = [0, 1, 2] if out_rgb else [2, 1, 0]
+        outs = []
+        for img, ops in zip(views, drawn):
+            out = torch.empty(img.shape, dtype=torch.float32,
+                              device=img.device)
+            for s, m in self._spans(img):
+                part = torch.empty((m, *img.shape[1:]), dtype=torch.float32,
+                                   device=img.device)
+                for c, src in enumerate(to_ops):
+                    part[:, c].copy_(img[s:s + m, src])
+                part = self._apply(part, ops, s, m)
+                for c, src in enumerate(from_ops):
+                    dst = out[s:s + m, c]
+                    if self._enable_normalize:
+                        torch.sub(part[:, src], self.mean[c, 0, 0], out=dst)
+                        dst.div_(self.std[c, 0, 0])
+                    else:
+                        dst.copy_(part[:, src])
+            outs.append(out)
+        self._flip_records(drawn, views, data_samples)
+        views = outs
         return {'inputs': views[0] if single else views,
                 'data_samples': data_samples}

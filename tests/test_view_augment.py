@@ -203,6 +203,20 @@ def test_blur_per_sample_sigma(photos):
     assert _max_diff(batched, ref) == 0
 
 
+def test_compiled_blur_equals_pil(photos):
+    """compile=True (torch.compile of the fused passes) gives PIL's values
+    too; skipped where torch.compile cannot build a CPU kernel."""
+    import shutil
+    from PIL import ImageFilter
+    if not any(shutil.which(c) for c in ('cc', 'gcc', 'g++', 'clang')):
+        pytest.skip('torch.compile on the CPU needs a C++ compiler')
+    sigmas = [0.4, 1.3, 2.0, 0.9, 1.7, 1.1]
+    ref = [np.asarray(Image.fromarray(rgb).filter(
+        ImageFilter.GaussianBlur(radius=s))) for rgb, s in zip(photos, sigmas)]
+    out = F.gaussian_blur(_batch(photos), _f64(sigmas), compile=True)
+    assert _max_diff(_unbatch(out), ref) == 0
+
+
 def test_solarize_and_flip_equal_mmcv(photos):
     x = _batch(photos)
     for thr in (0, 77, 128, 256):

@@ -4,18 +4,21 @@ each batched op, in ms per image, on uint8 views cut from scikit-image's
 bundled photographs.
 
     python tools/benchmarks/view_augment_speed.py [--device cpu|cuda]
-        [--batch 32] [--size 224] [--views 2] [--threads 1 2] [--rounds 5]
+        [--batch 32] [--size 224] [--views 2] [--threads 1] [--rounds 5]
 
 The preprocessor is called as mmengine calls it:
 ``preprocessor(dict(inputs=[uint8 (N, 3, H, W) per view]), training=True)``.
 Per op, every sample is selected (``prob`` 1), so the op column is the cost
-of one application to one view; the stage column is the whole stage with the
-configs' probabilities for ``--views`` views per image, beside the same
-augmentation as mmpretrain / mmcv per-image transforms on the same views
-(one process, same threads: the ratio is the robust figure on a shared
-machine). The median of ``--rounds`` timed calls after one warm-up.
+of one application to one view, beside the per-image transform with ``prob``
+1 on the same views; the stage column is the whole stage with the configs'
+probabilities for ``--views`` views per image, beside the same augmentation
+as mmpretrain / mmcv per-image transforms on the same views (one process,
+same threads: the ratio is the robust figure on a shared machine). The
+median of ``--rounds`` timed calls after one warm-up; the load average
+(``os.getloadavg()``) is printed before and after.
 """
 import argparse
+import os
 import os.path as osp
 import statistics
 import sys
@@ -69,8 +72,11 @@ def main(argv=None):
     parser.add_argument('--batch', type=int, default=32)
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--views', type=int, default=2)
-    parser.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--threads', type=int, nargs='+', default=[1])
     parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--compile', action='store_true',
+                        help='also time the stage with compile=True (the '
+                        'first call compiles, untimed)')
     args = parser.parse_args(argv)
     sys.path.insert(0, ROOT)
     from mmengine.config import Config
@@ -86,10 +92,11 @@ def main(argv=None):
     inputs = views(args.batch, args.size, args.views)
     float_view = inputs[0].to(device).float()[:, [2, 1, 0]].contiguous()
     n = args.batch
+    load = os.getloadavg()
     print(f'device {device}, batch {n}, {args.views} views of '
-          f'{args.size} px, median of {args.rounds}')
-    print('| threads | op (every sample) | ms per image-view |')
-    print('|---|---|---|')
+          f'{args.size} px, median of {args.rounds}, cpu_chunk '
+          f'{pre.cpu_chunk}, load average {load[0]:.2f} {load[1]:.2f} '
+          f'{load[2]:.2f} on {os.cpu_count()} cores')
     # the per-image transforms of the same augmentation (no crop), in the
     # mmpretrain scope, on the same uint8 views (HWC BGR arrays)
     from mmengine.registry import DefaultScope
@@ -97,6 +104,8 @@ def main(argv=None):
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         per_image_ts = [TRANSFORMS.build(t)
                         for t in cfg.view_pipeline_per_image[1:]]
+        per_image_ops = [TRANSFORMS.build(dict(t, prob=1.0))
+                         for t in cfg.view_pipeline_per_image[1:]]
     arrays = [np.ascontiguousarray(v.permute(0, 2, 3, 1).numpy())
               for v in inputs]
 
@@ -107,10 +116,10 @@ def main(argv=None):
                 for t in per_image_ts:
                     results = t(results)
 
-    rows = []
+    rows, op_rows = [], []
     for threads in args.threads:
         torch.set_num_threads(threads)
-        for op_cfg in cfg.view_augments:
+        for op_cfg, ref in zip(cfg.view_augments, per_image_ops):
             c = dict(op_cfg, prob=1.0)
             op = BATCH_AUGMENTS.build(c)
             params = op.sample_params(n, torch.Generator().manual_seed(0))
@@ -119,27 +128,50 @@ def main(argv=None):
 
             def run_op():
                 for s in range(0, n, chunk):
-                    op.apply(float_view[s:s + chunk],
+                    op.apply(float_view[s:s + chunk].clone(),
                              {k: v[s:s + chunk] for k, v in params.items()})
-            t = timed(run_op, args.rounds, sync)
-            print(f'| {threads} | {c["type"]} | {1000 * t / n:.2f} |')
+
+            def run_ref():
+                for img in arrays[0]:
+                    ref(dict(img=img))
+            op_rows.append((threads, c['type'], timed(run_op, args.rounds,
+                                                      sync),
+                            timed(run_ref, args.rounds, lambda: None)))
 
         def stage():
             pre(dict(inputs=[v.to(device) for v in inputs]), training=True)
 
         def plain():
             pre(dict(inputs=[v.to(device) for v in inputs]), training=False)
-        rows.append((threads, timed(stage, args.rounds, sync),
+        rows.append((threads, 'eager', timed(stage, args.rounds, sync),
                      timed(plain, args.rounds, sync),
                      timed(per_image, args.rounds, lambda: None)))
-    print()
-    print(f'| threads | device stage, ms per image ({args.views} views) | '
-          'normalisation only (training=False) | the same ops per image on '
-          'the CPU (mmpretrain / mmcv) | per-image / device stage |')
+        if args.compile:
+            pre_c = MODELS.build(dict(cfg.data_preprocessor,
+                                      compile=True)).to(device)
+
+            def stage_c():
+                pre_c(dict(inputs=[v.to(device) for v in inputs]),
+                      training=True)
+            rows.append((threads, 'compile=True',
+                         timed(stage_c, args.rounds, sync), rows[-1][3],
+                         timed(per_image, args.rounds, lambda: None)))
+    print('| threads | op (every sample) | ms per image-view | per-image '
+          'transform (prob 1), ms | per-image / batched |')
     print('|---|---|---|---|---|')
-    for threads, t, t0, tp in rows:
-        print(f'| {threads} | {1000 * t / n:.2f} | {1000 * t0 / n:.2f} | '
-              f'{1000 * tp / n:.2f} | {tp / t:.2f} |')
+    for threads, name, t, tp in op_rows:
+        print(f'| {threads} | {name} | {1000 * t / n:.3f} | '
+              f'{1000 * tp / n:.3f} | {tp / t:.2f} |')
+    print()
+    print(f'| threads | mode | device stage, ms per image ({args.views} '
+          'views) | normalisation only (training=False) | the same ops per '
+          'image on the CPU (mmpretrain / mmcv) | per-image / device stage |')
+    print('|---|---|---|---|---|---|')
+    for threads, mode, t, t0, tp in rows:
+        print(f'| {threads} | {mode} | {1000 * t / n:.2f} | '
+              f'{1000 * t0 / n:.2f} | {1000 * tp / n:.2f} | {tp / t:.2f} |')
+    load = os.getloadavg()
+    print(f'load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
 
 
 if __name__ == '__main__':

@@ -56,9 +56,12 @@ class BatchViewAugment:
 
     ``flips`` is True for an op that mirrors images (its params carry a
     ``flip`` (N,) bool tensor), so the preprocessor updates the geometry
-    records of those samples.
+    records of those samples. ``compile`` (set by the preprocessor's
+    ``compile=True``) makes an op that has a ``torch.compile`` d kernel use
+    it (``BatchGaussianBlur``); the others ignore it.
     """
     flips = False
+    compile = False
 
     def sample_params(self, n: int, generator: torch.Generator) -> Params:
         raise NotImplementedError  # pragma: no cover (abstract)
@@ -228,7 +231,9 @@ class BatchGaussianBlur(BatchViewAugment):
                 'sigma': _uniform(n, *self.sigma_range, generator)}
 
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
-        return self._on(imgs, params['apply'], F.gaussian_blur,
+        return self._on(imgs, params['apply'],
+                        lambda x, s: F.gaussian_blur(x, s,
+                                                     compile=self.compile),
                         params['sigma'])
 
     def __repr__(self) -> str:

@@ -101,6 +101,10 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
             key view, 1).
         cpu_chunk (int): on the CPU, augment this many samples at a time
             (same parameters and results, less memory traffic).
+        compile (bool): run the ops' ``torch.compile`` d kernels (the blur's
+            passes fused into one loop each; the same values). Off by
+            default: the first batch of each shape waits for the compiler
+            (seconds to minutes; on the CPU it needs a C++ compiler).
 
     The call interface is mmengine's:
     ``preprocessor(dict(inputs=[uint8 (N, 3, H, W) per view],
@@ -113,7 +117,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                  view_augments: Union[List[dict], List[List[dict]]] = (),
                  mask_view: Optional[int] = 0,
                  neg_regions_view: Optional[int] = 1, cpu_chunk: int = 8,
-                 **kwargs) -> None:
+                 compile: bool = False, **kwargs) -> None:
         super().__init__(mean=mean, std=std, to_rgb=to_rgb, **kwargs)
         if input_order not in ('bgr', 'rgb'):
             raise ValueError("ViewAugmentDataPreprocessor: input_order must "
@@ -130,6 +134,9 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                              'per view), not a mix')
         groups = view_augments if self.per_view else [view_augments]
         self.view_augments = [[self._build(c) for c in g] for g in groups]
+        self.compile = bool(compile)
+        for op in (op for g in self.view_augments for op in g):
+            op.compile = self.compile
         self.mask_view = mask_view
         self.neg_regions_view = neg_regions_view
         self.cpu_chunk = int(cpu_chunk)

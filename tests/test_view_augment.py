@@ -203,9 +203,10 @@ def test_blur_per_sample_sigma(photos):
     assert _max_diff(batched, ref) == 0
 
 
-def test_compiled_blur_equals_pil(photos):
-    """compile=True (torch.compile of the fused passes) gives PIL's values
-    too; skipped where torch.compile cannot build a CPU kernel."""
+def test_compiled_kernels_equal_pil(photos):
+    """compile=True (torch.compile of the fused blur passes and hue) gives
+    PIL's values too; skipped where torch.compile cannot build a CPU
+    kernel."""
     import shutil
     from PIL import ImageFilter
     if not any(shutil.which(c) for c in ('cc', 'gcc', 'g++', 'clang')):
@@ -214,6 +215,12 @@ def test_compiled_blur_equals_pil(photos):
     ref = [np.asarray(Image.fromarray(rgb).filter(
         ImageFilter.GaussianBlur(radius=s))) for rgb, s in zip(photos, sigmas)]
     out = F.gaussian_blur(_batch(photos), _f64(sigmas), compile=True)
+    assert _max_diff(_unbatch(out), ref) == 0
+    hues = [-0.5, -0.1, 0.0, 0.03, 0.1, 0.5]
+    ref = [mmcv.adjust_hue(np.ascontiguousarray(rgb[..., ::-1]), h,
+                           backend='pillow')[..., ::-1]
+           for rgb, h in zip(photos, hues)]
+    out = F.adjust_hue(_batch(photos), _f64(hues), compile=True)
     assert _max_diff(_unbatch(out), ref) == 0
 
 

@@ -58,7 +58,8 @@ class BatchViewAugment:
     ``flip`` (N,) bool tensor), so the preprocessor updates the geometry
     records of those samples. ``compile`` (set by the preprocessor's
     ``compile=True``) makes an op that has a ``torch.compile`` d kernel use
-    it (``BatchGaussianBlur``); the others ignore it.
+    it (``BatchGaussianBlur``, the hue of ``BatchColorJitter``); the others
+    ignore it.
     """
     flips = False
     compile = False
@@ -156,8 +157,11 @@ class BatchColorJitter(BatchViewAugment):
 
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
         apply, order = params['apply'], params['order']
+        fns = list(self._FNS)
+        if self.compile:
+            fns[3] = lambda x, f: F.adjust_hue(x, f, compile=True)
         for j in range(4):
-            for op, (name, fn) in enumerate(zip(self._OPS, self._FNS)):
+            for op, (name, fn) in enumerate(zip(self._OPS, fns)):
                 if name not in params:
                     continue
                 select = apply & (order[:, j] == op)

@@ -239,7 +239,7 @@ class _HueTables:
         return hue, sector.float(), coef, low
 
 
-def adjust_hue(imgs: Tensor, factor: Tensor) -> Tensor:
+def adjust_hue(imgs: Tensor, factor: Tensor, compile: bool = False) -> Tensor:
     """mmcv ``adjust_hue`` (pillow backend), from tables (:class:`_HueTables`):
     the same values as :func:`adjust_hue_reference` in about 40 passes over
     single planes instead of 100 over the image, and no ``where``.
@@ -257,7 +257,14 @@ def adjust_hue(imgs: Tensor, factor: Tensor) -> Tensor:
     Args:
         imgs: (N, 3, H, W) float32 RGB whole numbers.
         factor: (N,) in [-0.5, 0.5].
+        compile: run the ``torch.compile`` d :func:`_hue_fused` (the same
+            values).
     """
+    if compile:
+        shift = torch.trunc(factor.double() * 255.0) + 256.0
+        return compiled('_hue_fused')(
+            imgs, _col(shift, imgs, torch.float32).view(-1, 1, 1),
+            *_HueTables.get(imgs.device))
     h, s, v = _rgb_to_hsv_tables(imgs)
     return _hsv_to_rgb_tables(h, s, v, factor)
 
@@ -483,6 +490,31 @@ def _blur_fused(imgs: Tensor, w_hi: Tensor, w_lo: Tensor,
                 lo = lo + pair * w_lo[j]
             xn = torch.ceil(hi + torch.ceil(lo) * (1.0 / 4096.0) - 0.5)
     return -xn
+
+
+def _hue_fused(imgs: Tensor, shift: Tensor, hue_t: Tensor, sector_t: Tensor,
+               coef_t: Tensor, low_t: Tensor) -> Tensor:
+    """:func:`adjust_hue`'s arithmetic as one pure function (``shift`` (N,
+    1, 1) float32 ``trunc(255 f) + 256``, the :class:`_HueTables`), written
+    for ``torch.compile``; the same steps and roundings."""
+    r, g, b = imgs[:, 0], imgs[:, 1], imgs[:, 2]
+    idx = ((r - g) * 511.0 + (g - b) + (511 * 255 + 255)).long()
+    h = hue_t[idx] + shift
+    v = torch.maximum(torch.maximum(r, g), b)
+    cr = v - torch.minimum(torch.minimum(r, g), b)
+    s = torch.floor(cr / torch.clamp_min(v, 1.0) * 255.0)
+    hi = h.long()
+    si = s.long()
+    sector = sector_t[hi]
+    x = torch.floor(coef_t[hi * 256 + si] * v + 0.5)
+    p = torch.floor(low_t[si] * v + 0.5)
+    out = []
+    for c0 in (2.5, 4.5, 0.5):
+        dist = torch.abs(sector - c0)
+        dist = torch.minimum(dist, 6.0 - dist)
+        out.append(p + (x - p) * torch.clamp(dist - 0.5, 0.0, 1.0) +
+                   (v - x) * torch.clamp(dist - 1.5, 0.0, 1.0))
+    return torch.stack(out, 1)
 
 
 _COMPILED = {}

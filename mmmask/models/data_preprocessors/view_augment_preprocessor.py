@@ -101,8 +101,9 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
             key view, 1).
         cpu_chunk (int): on the CPU, augment this many samples at a time
             (same parameters and results, less memory traffic).
-        compile (bool): run the ops' ``torch.compile`` d kernels (the blur's
-            passes fused into one loop each; the same values). Off by
+        compile (bool): run the ops' ``torch.compile`` d kernels (the hue
+            and the blur's passes fused into one loop each; the same values,
+            tested). Off by
             default: the first batch of each shape waits for the compiler
             (seconds to minutes; on the CPU it needs a C++ compiler).
 

@@ -5,7 +5,8 @@ decode-and-crop transform (``decode_crop.py``): :func:`read_image_bytes`
 (missing file -> ``FileNotFoundError`` with the path),
 :func:`check_image_bytes` / :func:`decode_image_bytes` (empty, truncated or
 undecodable -> :class:`CorruptImageError` with the path) and
-:class:`SkipBadImages` (``skip_bad_images=True``: warn, count, return None).
+:class:`SkipBadImages` (``skip_bad_images=True``: warn, count, return None;
+its ``read_and_decode`` is the one place of that policy).
 
 Colour: with the default ``color_type='color'`` (cv2 backend) every image
 comes out as (H, W, 3) uint8 BGR: grayscale is replicated, CMYK JPEGs and

@@ -297,14 +297,12 @@ def _hsv_to_rgb_tables(h: Tensor, s: Tensor, v: Tensor,
     x = floor_(coef_t.index_select(0, cidx).view_as(h).mul_(v).add_(0.5))
     p = low_t.index_select(0, si.view(-1)).view_as(h)
     p = floor_(p.mul_(v).add_(0.5))
-    rise, top = x - p, v - x
-    out = h.new_empty((h.shape[0], 3, *h.shape[1:]))
-    for c, c0 in enumerate((2.5, 4.5, 0.5)):
-        dist = (sector - c0).abs_()
-        dist = torch.minimum(dist, 6.0 - dist)
-        torch.addcmul(p, rise, (dist - 0.5).clamp_(0.0, 1.0), out=out[:, c])
-        out[:, c].addcmul_(top, dist.sub_(1.5).clamp_(0.0, 1.0))
-    return out
+    rise, top = (x - p).unsqueeze_(1), (v - x).unsqueeze_(1)
+    c0 = h.new_tensor([2.5, 4.5, 0.5]).view(1, 3, 1, 1)
+    dist = (sector.unsqueeze(1) - c0).abs_()  # (N, 3, H, W)
+    dist = torch.minimum(dist, 6.0 - dist)
+    out = torch.addcmul(p.unsqueeze(1), rise, (dist - 0.5).clamp_(0.0, 1.0))
+    return out.addcmul_(top, dist.sub_(1.5).clamp_(0.0, 1.0))
 
 
 def grayscale(imgs: Tensor, channel_weights=(0.2989, 0.587, 0.114)) -> Tensor:

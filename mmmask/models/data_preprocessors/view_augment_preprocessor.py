@@ -205,7 +205,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         out = []
         for img, ops in zip(views, drawn):
             if ops:
-                img = torch.cat([self._apply(img[s:s + m], ops, s, m)
+                img = torch.cat([self._augment_part(img[s:s + m], ops, s, m)
                                  for s, m in self._spans(img)])
             out.append(img)
         self._flip_records(drawn, views, data_samples)
@@ -216,7 +216,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         return [(s, min(step, n - s)) for s in range(0, n, step)]
 
     @staticmethod
-    def _apply(part: Tensor, ops, start: int, size: int) -> Tensor:
+    def _augment_part(part: Tensor, ops, start: int, size: int) -> Tensor:
         for op, _, dev in ops:
             part = op.apply(part, {k: t[start:start + size]
                                    for k, t in dev.items()})
@@ -257,7 +257,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                                    device=img.device)
                 for c, src in enumerate(to_ops):
                     part[:, c].copy_(img[s:s + m, src])
-                part = self._apply(part, ops, s, m)
+                part = self._augment_part(part, ops, s, m)
                 for c, src in enumerate(from_ops):
                     dst = out[s:s + m, c]
                     if self._enable_normalize:

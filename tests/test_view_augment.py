@@ -216,6 +216,12 @@ def test_compiled_kernels_equal_pil(photos):
         ImageFilter.GaussianBlur(radius=s))) for rgb, s in zip(photos, sigmas)]
     out = F.gaussian_blur(_batch(photos), _f64(sigmas), compile=True)
     assert _max_diff(_unbatch(out), ref) == 0
+    # unselected samples (identity taps) come out unchanged
+    select = torch.tensor([True, False, True, False, False, True])
+    out = _unbatch(F.gaussian_blur(_batch(photos), _f64(sigmas),
+                                   compile=True, select=select))
+    assert _max_diff(out, [r if s else p for r, p, s in
+                           zip(ref, photos, select)]) == 0
     hues = [-0.5, -0.1, 0.0, 0.03, 0.1, 0.5]
     ref = [mmcv.adjust_hue(np.ascontiguousarray(rgb[..., ::-1]), h,
                            backend='pillow')[..., ::-1]

@@ -235,9 +235,12 @@ class BatchGaussianBlur(BatchViewAugment):
                 'sigma': _uniform(n, *self.sigma_range, generator)}
 
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
-        return self._on(imgs, params['apply'],
-                        lambda x, s: F.gaussian_blur(x, s,
-                                                     compile=self.compile),
+        if self.compile:  # the whole batch (one shape per compiled kernel)
+            if not bool(params['apply'].any()):
+                return imgs
+            return F.gaussian_blur(imgs, params['sigma'], compile=True,
+                                   select=params['apply'])
+        return self._on(imgs, params['apply'], F.gaussian_blur,
                         params['sigma'])
 
     def __repr__(self) -> str:

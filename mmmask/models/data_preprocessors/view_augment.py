@@ -17,7 +17,7 @@ The per-image references are mmcv's ``adjust_*`` functions with
 computes in C ``float`` or ``double`` the functions here use float32 or
 float64 at the same step, so that the results agree bit for bit.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -414,7 +414,8 @@ def _box_pass(xp: Tensor, dim: int, w_hi: Tensor, w_lo: Tensor,
 
 
 def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
-                  compile: bool = False) -> Tensor:
+                  compile: bool = False,
+                  select: Optional[Tensor] = None) -> Tensor:
     """PIL ``ImageFilter.GaussianBlur(radius=sigma)`` per sample: ``passes``
     extended-box passes along x, then along y, each rounded to uint8
     (:func:`box_blur_params` gives the taps; :func:`_box_pass` computes the
@@ -426,8 +427,15 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
         sigma: (N,) per-sample sigma (PIL's ``radius``), > 0.
         compile: run the passes as the ``torch.compile`` d
             :func:`_blur_fused` (the same values).
+        select: (N,) bool, optional: blur only these samples; the others
+            get the identity taps (centre weight ``2**24``, which the
+            rounding returns unchanged), so the batch keeps its shape.
     """
     k, ww, fw = box_blur_params(sigma.detach().cpu(), passes)
+    if select is not None:
+        keep = ~select.detach().cpu()
+        k, fw = k.masked_fill(keep, 0), fw.masked_fill(keep, 0)
+        ww = ww.masked_fill(keep, 16777216)
     kmax = int(k.max()) if k.numel() else 0
     j = torch.arange(kmax + 2).view(-1, 1)
     w = torch.where(j <= k, ww, torch.where(j == k + 1, fw,

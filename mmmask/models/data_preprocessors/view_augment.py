@@ -528,9 +528,13 @@ _COMPILED = {}
 
 def compiled(name: str):
     """``torch.compile`` of one of this module's pure functions
-    (``'_blur_fused'``), built on first use and kept for the process."""
+    (``'_blur_fused'``: called with whole sub-batches, one shape per
+    ``cpu_chunk``; ``'_hue_fused'``: called with sub-batches of any size,
+    so compiled for dynamic shapes), built on first use and kept for the
+    process."""
     if name not in _COMPILED:
-        _COMPILED[name] = torch.compile(globals()[name], dynamic=None)
+        _COMPILED[name] = torch.compile(globals()[name],
+                                        dynamic=name == '_hue_fused')
     return _COMPILED[name]
 
 

@@ -14,8 +14,11 @@ The per-image references are mmcv's ``adjust_*`` functions with
 ``backend='pillow'`` (as mmpretrain's ``ColorJitter`` calls them), mmcv's
 ``RandomGrayscale``, PIL's ``ImageFilter.GaussianBlur`` (mmpretrain's
 ``GaussianBlur``), mmcv's ``solarize`` and ``imflip``. Where the reference
-computes in C ``float`` or ``double`` the functions here use float32 or
-float64 at the same step, so that the results agree bit for bit.
+computes in C ``float`` or ``double`` the step-by-step functions use float32
+or float64 at the same step, so that the results agree bit for bit; the fast
+paths replace a step by a table built with them, or by float32 where every
+possible input was checked (the hue on all 2**24 inputs) or every
+intermediate is provably exact (the blur's fixed-point halves).
 """
 from typing import Optional, Tuple
 
@@ -210,7 +213,7 @@ class _HueTables:
     _cache = {}
 
     @classmethod
-    def get(cls, device: torch.device) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def get(cls, device: torch.device) -> Tuple[Tensor, ...]:
         key = str(device)
         if key not in cls._cache:
             cls._cache[key] = tuple(t.to(device) for t in cls._build())

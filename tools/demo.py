@@ -38,18 +38,37 @@ DATA = 'data/demo_images'
 WORK_DIR = 'work_dirs/densecl_r18_demo'
 SHOTS = 5
 # the commands that fine-tune the demo's ResNet-18 with the README's
-# launchers (their configs are ResNet-50: the overrides fit them to C5 = 512)
+# launchers (their configs are ResNet-50: the overrides fit them to the
+# demo backbone's depth and widths, see transfer_commands)
 MMSEG_CMD = (
     'bash tools/benchmarks/mmsegmentation/dist_train.sh '
     'configs/benchmarks/mmsegmentation/fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
-    ' {ckpt} 1 --cfg-options model.backbone.depth=18 '
-    'model.decode_head.in_channels=512 model.decode_head.channels=128 '
-    'model.auxiliary_head.in_channels=256 model.auxiliary_head.channels=64')
+    ' {ckpt} 1 --cfg-options {backbone} '
+    'model.decode_head.in_channels={c5} model.decode_head.channels=128 '
+    'model.auxiliary_head.in_channels={c4} model.auxiliary_head.channels=64')
 MMDET_CMD = (
     'bash tools/benchmarks/mmdetection/dist_train.sh '
     'configs/benchmarks/mmdetection/retinanet_r50_fpn_syncbn-1x_coco.py '
-    '{ckpt} 1 --cfg-options model.backbone.depth=18 '
-    '"model.neck.in_channels=[64,128,256,512]"')
+    '{ckpt} 1 --cfg-options {backbone} '
+    '"model.neck.in_channels=[{c2},{c3},{c4},{c5}]"')
+
+
+def transfer_commands(cfg, ckpt):
+    """(mmseg command, mmdet command) that fine-tune ``ckpt``: the ResNet-50
+    benchmark configs with the config's backbone depth and widths (a basic
+    block ResNet's C2-C5 have base, 2x, 4x, 8x base channels)."""
+    bb = cfg.model.backbone
+    depth = int(bb.get('depth', 18))
+    base = int(bb.get('base_channels', 64))
+    stem = int(bb.get('stem_channels', base))
+    expansion = 1 if depth in (18, 34) else 4
+    c2, c3, c4, c5 = (base * expansion * 2 ** i for i in range(4))
+    backbone = f'model.backbone.depth={depth}'
+    if (stem, base) != (64, 64):
+        backbone += (f' model.backbone.stem_channels={stem} '
+                     f'model.backbone.base_channels={base}')
+    fill = dict(ckpt=ckpt, backbone=backbone, c2=c2, c3=c3, c4=c4, c5=c5)
+    return MMSEG_CMD.format(**fill), MMDET_CMD.format(**fill)
 
 
 def run(cmd):
@@ -198,10 +217,11 @@ def main(argv=None) -> int:
     print(f'checkpoint: {ckpt}')
     print(f'logs: {work_dir}/<timestamp>/ (vis_data/scalars.json has every '
           'logged loss)')
+    seg_cmd, det_cmd = transfer_commands(cfg, ckpt)
     print('fine-tune it with mmseg (FCN, PASCAL VOC under data/VOCdevkit):\n'
-          f'  {MMSEG_CMD.format(ckpt=ckpt)}')
+          f'  {seg_cmd}')
     print('or with mmdet (RetinaNet, COCO under data/coco):\n'
-          f'  {MMDET_CMD.format(ckpt=ckpt)}')
+          f'  {det_cmd}')
     return 0
 
 

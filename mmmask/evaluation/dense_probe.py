@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .knn import frozen_outputs
+
 __all__ = ['stage_features', 'fit_ridge_probe', 'mean_iou',
            'dense_probe_miou']
 
@@ -42,22 +44,15 @@ def stage_features(backbone: nn.Module, images: torch.Tensor,
         raise ValueError(f'the backbone has no submodule {missing[0]!r} '
                          f'(dense probe layers); it has e.g. '
                          f'{[n for n in modules if n and "." not in n]}')
-    device = next(backbone.parameters()).device
-    mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
     captured = {}
     handles = [modules[name].register_forward_hook(
         lambda m, i, o, name=name: captured.__setitem__(name, o))
         for name in layers]
-    was_training = backbone.training
-    backbone.eval()
+    batches = (images[start:start + batch_size]
+               for start in range(0, len(images), batch_size))
     out = []
     try:
-        for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(device).float()
-            if to_rgb:
-                x = x.flip(1)
-            backbone((x - mean_t) / std_t)
+        for _ in frozen_outputs(backbone, batches, mean, std, to_rgb):
             maps = [F.interpolate(F.normalize(captured[name].float(), dim=1),
                                   size=(grid, grid), mode='bilinear',
                                   align_corners=False) for name in layers]
@@ -65,7 +60,6 @@ def stage_features(backbone: nn.Module, images: torch.Tensor,
     finally:
         for handle in handles:
             handle.remove()
-        backbone.train(was_training)
     return torch.cat(out)
 
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ['weighted_knn_scores', 'knn_accuracy', 'extract_features',
-           'few_shot_knn_accuracy']
+           'few_shot_knn_accuracy', 'frozen_outputs']
 
 
 @torch.no_grad()
@@ -82,31 +82,33 @@ def _labels_of(data_samples) -> torch.Tensor:
     return torch.cat(labels)
 
 
-@torch.no_grad()
-def extract_features(backbone: nn.Module, dataloader,
-                     mean: Sequence[float], std: Sequence[float],
-                     to_rgb: bool = False,
-                     device: Optional[torch.device] = None
-                     ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Global-average-pooled last-stage features and labels of a loader.
+def frozen_outputs(backbone: nn.Module, batches, mean: Sequence[float],
+                   std: Sequence[float], to_rgb: bool = False,
+                   device: Optional[torch.device] = None):
+    """Run a frozen backbone over batches of raw images; yields
+    ``(output, labels)`` per batch.
 
-    The loader yields mmpretrain batches (``dict(inputs=[uint8 (3, H, W),
-    ...], data_samples=[DataSample with gt_label, ...])``) or
-    ``(images, labels)`` pairs. Images are normalised here with ``mean`` /
-    ``std`` (0-255 scale; BGR -> RGB first with ``to_rgb``). The backbone
-    is put in eval mode and restored afterwards.
+    The one forward pass of the probes (``extract_features`` here,
+    ``mmmask.evaluation.dense_probe.stage_features``): images (0-255 scale)
+    are moved to the backbone's device, BGR -> RGB flipped with ``to_rgb``
+    and normalised with ``mean`` / ``std``; the backbone runs in eval mode
+    without gradients, and its mode is restored when the loop ends.
+    ``batches`` yields mmpretrain batches (``dict(inputs=[uint8 (3, H, W),
+    ...], data_samples=[DataSample with gt_label, ...])``), ``(images,
+    labels)`` pairs or bare image tensors (labels ``None``).
     """
     device = device or next(backbone.parameters()).device
     mean_t = torch.tensor(mean, device=device).view(1, -1, 1, 1)
     std_t = torch.tensor(std, device=device).view(1, -1, 1, 1)
     was_training = backbone.training
     backbone.eval()
-    feats, labels = [], []
     try:
-        for batch in dataloader:
+        for batch in batches:
             if isinstance(batch, dict):
                 images, label = batch['inputs'], _labels_of(
                     batch['data_samples'])
+            elif isinstance(batch, torch.Tensor):
+                images, label = batch, None
             else:
                 images, label = batch[0], torch.as_tensor(batch[1])
             if isinstance(images, (list, tuple)):
@@ -114,15 +116,29 @@ def extract_features(backbone: nn.Module, dataloader,
             x = images.to(device).float()
             if to_rgb:
                 x = x.flip(1)
-            x = (x - mean_t) / std_t
-            out = backbone(x)
-            out = out[-1] if isinstance(out, (list, tuple)) else out
-            if out.dim() == 4:  # (B, C, h, w) -> (B, C)
-                out = out.mean(dim=(2, 3))
-            feats.append(out.flatten(1).cpu())
-            labels.append(label.view(-1).cpu())
+            with torch.no_grad():
+                out = backbone((x - mean_t) / std_t)
+            yield out, label
     finally:
         backbone.train(was_training)
+
+
+@torch.no_grad()
+def extract_features(backbone: nn.Module, dataloader,
+                     mean: Sequence[float], std: Sequence[float],
+                     to_rgb: bool = False,
+                     device: Optional[torch.device] = None
+                     ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Global-average-pooled last-stage features and labels of a loader
+    (batches as :func:`frozen_outputs` takes them, normalised there)."""
+    feats, labels = [], []
+    for out, label in frozen_outputs(backbone, dataloader, mean, std,
+                                     to_rgb, device):
+        out = out[-1] if isinstance(out, (list, tuple)) else out
+        if out.dim() == 4:  # (B, C, h, w) -> (B, C)
+            out = out.mean(dim=(2, 3))
+        feats.append(out.flatten(1).cpu())
+        labels.append(label.view(-1).cpu())
     return torch.cat(feats), torch.cat(labels)
 
 

@@ -6,18 +6,16 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmmask.evaluation.dense_probe import dense_probe_miou, stage_features
 from mmmask.registry import HOOKS
-from .online_knn import OnlineKNNHook
+from .online_probe import OnlineProbeHook
 
 Split = Tuple[np.ndarray, np.ndarray]
 
 
 @HOOKS.register_module()
-class OnlineDenseProbeHook(Hook):
+class OnlineDenseProbeHook(OnlineProbeHook):
     """Every ``interval`` iterations (or epochs), fit a class-balanced ridge
     probe (``mmmask.evaluation.dense_probe``) on the frozen backbone's
     ``layers`` feature maps of a small labelled dense set and log its mIoU
@@ -50,7 +48,6 @@ class OnlineDenseProbeHook(Hook):
             preprocessor's (as ``OnlineKNNHook``). Images are RGB, so the
             preprocessor's BGR -> RGB flip is not applied.
     """
-    priority = 'LOW'
 
     def __init__(self, interval: int = 100, by_epoch: bool = False,
                  layers: Sequence[str] = ('layer3', 'layer4'),
@@ -60,16 +57,13 @@ class OnlineDenseProbeHook(Hook):
                  num_classes: Optional[int] = None,
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None) -> None:
-        if interval < 1:
-            raise ValueError(f'interval must be >= 1, got {interval}')
+        super().__init__(interval, by_epoch, mean, std, to_rgb=False)
         if grid < 1 or num_train < 1 or num_val < 1:
             raise ValueError('grid, num_train and num_val must be >= 1')
-        self.interval, self.by_epoch = interval, by_epoch
         self.layers = tuple(layers)
         self.num_train, self.num_val = num_train, num_val
         self.image_size, self.grid, self.reg = image_size, grid, reg
         self.seed, self.num_classes = seed, num_classes
-        self.mean, self.std, self.to_rgb = mean, std, False
         self._data = data
         self._tensors = None
         self.last_seconds = None
@@ -94,12 +88,9 @@ class OnlineDenseProbeHook(Hook):
         """Probe now; returns ``{'miou', 'acc'}`` (and logs them when a
         runner is given). ``backbone`` defaults to the runner model's."""
         start = time.perf_counter()
-        model = None
-        if runner is not None:
-            model = runner.model.module if is_model_wrapper(runner.model) \
-                else runner.model
+        model = self.unwrap(runner) if runner is not None else None
         backbone = backbone if backbone is not None else model.backbone
-        mean, std, _ = OnlineKNNHook._normalisation(self, model)
+        mean, std, _ = self._normalisation(model)
         (tr_x, tr_y), (va_x, va_y) = self._splits()
         num_classes = self.num_classes or int(max(tr_y.max(),
                                                   va_y.max())) + 1
@@ -109,25 +100,12 @@ class OnlineDenseProbeHook(Hook):
                                   num_classes, self.reg)
         self.last_seconds = time.perf_counter() - start
         if runner is not None:
-            step = (runner.epoch if self.by_epoch else runner.iter) + 1
-            scalars = {f'dense/{key}': value for key, value in result.items()}
-            for key, value in scalars.items():
-                runner.message_hub.update_scalar(key, value)
-            runner.visualizer.add_scalars(scalars, step=step)
-            runner.logger.info(
+            self.log_scalars(
+                runner,
+                {f'dense/{key}': value for key, value in result.items()},
                 f'online dense probe ({"+".join(self.layers)}, '
                 f'{len(tr_y)} train / {len(va_y)} val images, '
                 f'{num_classes} classes): dense/miou {result["miou"]:.4f}, '
                 f'dense/acc {result["acc"]:.4f} '
                 f'({self.last_seconds:.2f} s)')
         return result
-
-    def after_train_epoch(self, runner) -> None:
-        if self.by_epoch and self.every_n_epochs(runner, self.interval):
-            self.evaluate(runner)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None) -> None:
-        if not self.by_epoch and self.every_n_train_iters(runner,
-                                                          self.interval):
-            self.evaluate(runner)

@@ -2,18 +2,13 @@
 online kNN; no OpenMMLab tool has it)."""
 from typing import Optional, Sequence
 
-from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
-
 from mmmask.evaluation.knn import extract_features, knn_accuracy
 from mmmask.registry import HOOKS
-
-_IMAGENET_MEAN = (123.675, 116.28, 103.53)
-_IMAGENET_STD = (58.395, 57.12, 57.375)
+from .online_probe import OnlineProbeHook
 
 
 @HOOKS.register_module()
-class OnlineKNNHook(Hook):
+class OnlineKNNHook(OnlineProbeHook):
     """Every ``interval`` epochs (or iterations), classify a held-out split
     with a weighted kNN on the current backbone's pooled features and log
     the top-1 accuracy (percent) as ``knn/top1`` (message hub, visualiser
@@ -32,7 +27,6 @@ class OnlineKNNHook(Hook):
         to_rgb (bool, optional): BGR -> RGB; default the model config's
             ``data_preprocessor.to_rgb`` (or ``bgr_to_rgb``).
     """
-    priority = 'LOW'
 
     def __init__(self, train_dataloader, val_dataloader, interval: int = 1,
                  by_epoch: bool = True, k: int = 20,
@@ -40,13 +34,10 @@ class OnlineKNNHook(Hook):
                  mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None,
                  to_rgb: Optional[bool] = None) -> None:
-        if interval < 1:
-            raise ValueError(f'interval must be >= 1, got {interval}')
+        super().__init__(interval, by_epoch, mean, std, to_rgb)
         self.train_dataloader_cfg = train_dataloader
         self.val_dataloader_cfg = val_dataloader
-        self.interval, self.by_epoch = interval, by_epoch
         self.k, self.temperature = k, temperature
-        self.mean, self.std, self.to_rgb = mean, std, to_rgb
         self._loaders = None
 
     def _build_loaders(self, runner):
@@ -58,29 +49,9 @@ class OnlineKNNHook(Hook):
                             self.val_dataloader_cfg))
         return self._loaders
 
-    def _normalisation(self, model, preprocessor_cfg=None):
-        """(mean, std, to_rgb): the hook's own, else the model's data
-        preprocessor's ``mean`` / ``std`` buffers and its config's
-        ``to_rgb`` (or mmengine's ``bgr_to_rgb``)."""
-        pre = getattr(model, 'data_preprocessor', None)
-        mean, std, to_rgb = self.mean, self.std, self.to_rgb
-        if mean is None:
-            mean = (getattr(pre, 'mean', None).view(-1).tolist()
-                    if getattr(pre, 'mean', None) is not None
-                    else _IMAGENET_MEAN)
-        if std is None:
-            std = (getattr(pre, 'std', None).view(-1).tolist()
-                   if getattr(pre, 'std', None) is not None
-                   else _IMAGENET_STD)
-        if to_rgb is None:
-            cfg = preprocessor_cfg or {}
-            to_rgb = bool(cfg.get('to_rgb', cfg.get('bgr_to_rgb', False)))
-        return mean, std, to_rgb
-
     def evaluate(self, runner) -> dict:
         """Run the kNN evaluation now and log it; returns the accuracies."""
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = self.unwrap(runner)
         train_loader, val_loader = self._build_loaders(runner)
         model_cfg = runner.cfg.get('model') or {}
         mean, std, to_rgb = self._normalisation(
@@ -92,24 +63,9 @@ class OnlineKNNHook(Hook):
         num_classes = int(max(train_y.max(), val_y.max())) + 1
         acc = knn_accuracy(train_x, train_y, val_x, val_y, num_classes,
                            self.k, self.temperature)
-        # called from after_train_epoch / _iter, before the counter moves
-        step = (runner.epoch if self.by_epoch else runner.iter) + 1
-        scalars = {f'knn/{key}': value for key, value in acc.items()}
-        for key, value in scalars.items():
-            runner.message_hub.update_scalar(key, value)
-        runner.visualizer.add_scalars(scalars, step=step)
-        runner.logger.info(
+        self.log_scalars(
+            runner, {f'knn/{key}': value for key, value in acc.items()},
             f'online kNN (k={self.k}, T={self.temperature}, '
             f'{len(train_y)} train / {len(val_y)} val): ' +
-            ', '.join(f'{k} {v:.2f}' for k, v in scalars.items()))
+            ', '.join(f'knn/{k} {v:.2f}' for k, v in acc.items()))
         return acc
-
-    def after_train_epoch(self, runner) -> None:
-        if self.by_epoch and self.every_n_epochs(runner, self.interval):
-            self.evaluate(runner)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None) -> None:
-        if not self.by_epoch and self.every_n_train_iters(runner,
-                                                          self.interval):
-            self.evaluate(runner)

@@ -1,12 +1,14 @@
 """Helpers shared by the tests (imported as ``helpers``: pytest puts tests/
 on ``sys.path``).
 
-* transfer tests (tests/test_transfer_mmdet.py, tests/test_transfer_mmseg.py):
+* transfer tests (tests/test_apis/test_transfer_mmdet.py,
+  tests/test_apis/test_transfer_mmseg.py):
   subprocess runs, the bundled photographs, the 2-iteration mmmask DenseCL
   ResNet-50 checkpoint (the ``checkpoint`` fixture of tests/conftest.py),
   the probe hook, tiny configs over the benchmark configs, logged losses;
 * tiny MoCo v2 / DenseCL models built by mmpretrain and by mmmask
-  (tests/test_convert_mmpretrain.py, tests/test_equivalence_mmpretrain.py).
+  (tests/test_engine/test_convert_mmpretrain.py,
+  tests/test_models/test_equivalence_mmpretrain.py).
 
 Nothing here imports mmmask or mmpretrain at import time.
 """
@@ -21,7 +23,8 @@ import textwrap
 import numpy as np
 from stock_check import STOCK_MMENGINE
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+TESTS = osp.dirname(osp.abspath(__file__))  # tests/: helpers, stock_check
+ROOT = osp.dirname(TESTS)
 
 # name -> class name, box (x0, y0, x1, y1) as fractions of the image
 PHOTOS = {
@@ -187,7 +190,7 @@ class TransferProbeHook(Hook):
 def write_probe(directory):
     with open(osp.join(directory, 'transfer_probe.py'), 'w') as f:
         f.write(PROBE)
-    return os.pathsep.join([str(directory), osp.dirname(__file__)])
+    return os.pathsep.join([str(directory), TESTS])
 
 
 def run_probed(script, tiny_config, ckpt, tmp_path):

@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import pytest
 from stock_check import STOCK_MMENGINE
-from helpers import (ROOT, VIT_LAYERS, assert_finite_losses, check_ok,
+from helpers import (ROOT, TESTS, VIT_LAYERS, assert_finite_losses, check_ok,
                      pretrained_vit, run)
 
 METHODS = ['cmae', 'macrl']
@@ -156,7 +156,7 @@ def transferred(pretrain, tmp_path_factory):
     script = tmp_path_factory.mktemp('transfer') / 'check_transfer.py'
     script.write_text(CHECK)
     proc = run([sys.executable, str(script), ckpt, str(VIT_LAYERS),
-                json.dumps(JOBS)], extra_path=osp.dirname(__file__))
+                json.dumps(JOBS)], extra_path=TESTS)
     check_ok(proc)
     line = [ln for ln in proc.stdout.splitlines()
             if ln.startswith('RESULT ')][-1]

@@ -26,8 +26,8 @@ import mmmask.models  # noqa: F401
 from mmmask.datasets.transforms.geometry import ViewGeometry, map_points
 from mmmask.models.data_preprocessors import view_augment as F
 from mmmask.registry import BATCH_AUGMENTS, MODELS
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MEAN = [123.675, 116.28, 103.53]
 STD = [58.395, 57.12, 57.375]
 

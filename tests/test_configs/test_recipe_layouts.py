@@ -22,8 +22,8 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = osp.join(ROOT, 'configs')
 CONVERTER = osp.join(ROOT, 'tools', 'dataset_converters',
                      'make_imagenet100.py')

@@ -1,8 +1,8 @@
 """mmmask checkpoints go straight into the stock mmseg benchmark configs.
 
 The 2-iteration mmmask DenseCL ResNet-50 checkpoint (the ``checkpoint``
-fixture of tests/conftest.py, as in tests/test_transfer_mmdet.py) feeds,
-for each config under ``configs/benchmarks/mmsegmentation/``, a run of
+fixture of tests/conftest.py, as in tests/test_apis/test_transfer_mmdet.py)
+feeds, for each config under ``configs/benchmarks/mmsegmentation/``, a run of
 ``tools/benchmarks/mmsegmentation/train.py`` (never imports mmmask) on a
 tiny set of real photographs with drawn masks, laid out as the config's
 dataset expects (VOC, Cityscapes, ADE20K): after ``init_weights`` every

@@ -3,8 +3,8 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
-                     contrastive_cfg, tiny_resnet18)
+from helpers import (ROOT, TINY_C5, build_mmmask_model,
+                     build_mmpretrain_model, contrastive_cfg, tiny_resnet18)
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401
@@ -13,7 +13,6 @@ from mmmask.engine.checkpoint.convert_mmpretrain import (
     mmmask_to_mmpretrain, mmpretrain_to_mmmask, momentum_from_mmpretrain,
     momentum_to_mmpretrain)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = ['mocov2', 'densecl']
 QUEUE_LEN, FEAT_DIM, C5 = 32, 16, TINY_C5
 NECK = dict(in_channels=C5, hid_channels=32, out_channels=FEAT_DIM)

@@ -15,8 +15,8 @@ import os.path as osp
 import subprocess
 
 import pytest
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CPU_KEY = 'py3.11-torch2.14.1-mmcv2.1.0'
 
 

@@ -1,8 +1,8 @@
 """Checkpoints of the masked ConvNet methods (saliency-guided MoCo v2,
 MaskCo) go straight into the stock mmdet and mmseg benchmark configs.
 
-As tests/test_transfer_mmdet.py and tests/test_transfer_mmseg.py do for
-DenseCL: a ResNet-50 pretrained 2 iterations by tools/train.py with each
+As tests/test_apis/test_transfer_mmdet.py and
+tests/test_apis/test_transfer_mmseg.py do for DenseCL: a ResNet-50 pretrained 2 iterations by tools/train.py with each
 method's own config (64 px views of the demo images), then the VOC
 detection (Faster R-CNN R50-C4) and VOC segmentation (FCN) benchmark
 configs, in processes that never import mmmask: every backbone tensor

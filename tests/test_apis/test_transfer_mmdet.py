@@ -20,7 +20,7 @@ init are the configs' own: SyncBN needs no override, because mmengine's
 Runner turns SyncBN into BN when it trains without a process group (it
 logs "all SyncBatchNorm (SyncBN) layers ... reverted").
 
-Helpers shared with tests/test_transfer_mmseg.py (``pretrained_r50``,
+Helpers shared with tests/test_apis/test_transfer_mmseg.py (``pretrained_r50``,
 ``run``, ...) live in tests/helpers.py, the ``checkpoint`` fixture in
 tests/conftest.py.
 """

@@ -9,7 +9,8 @@ demo models of MoCo v2 (queue, shuffle BN), CMAE (target encoder, no
 queue) and MACRL (key encoder and two queues), against a direct EMA
 computation from the recorded online weights. The same under
 ``MMDistributedDataParallel`` in two gloo processes: see
-tests/test_rank_randomness.py (one spawn for both 2-process checks).
+tests/test_models/test_rank_randomness.py (one spawn for both 2-process
+checks).
 """
 import pytest
 import torch

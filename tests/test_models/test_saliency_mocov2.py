@@ -14,7 +14,7 @@
 * a frozen saliency backbone loads from a local checkpoint (torchvision or
   mmmask layout), stays in eval mode, gets no gradient; a missing file or a
   wrong architecture is a clear error;
-* a short tools/train.py run trains (see tests/test_masked_train.py).
+* a short tools/train.py run trains (see tests/test_apis/test_masked_train.py).
 """
 import numpy as np
 import pytest

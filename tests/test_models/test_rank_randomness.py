@@ -19,7 +19,7 @@ costs more than both checks): under ``MMDistributedDataParallel``, whose
 ``train_step`` does not call the model's, with 2-step gradient
 accumulation, MACRL's key encoder takes one EMA step per optimizer step
 and its queue gets both ranks' keys every micro-batch (the one-process
-checks: tests/test_grad_accumulation.py).
+checks: tests/test_models/test_grad_accumulation.py).
 """
 import json
 import os.path as osp

@@ -16,8 +16,8 @@ import sys
 import textwrap
 
 import pytest
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN = osp.join(ROOT, 'tools', 'train.py')
 DEMO_CONFIGS = {
     'densecl': osp.join(ROOT, 'configs', 'demo', 'densecl_r18_demo.py'),

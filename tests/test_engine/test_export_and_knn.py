@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EXTRACT = osp.join(ROOT, 'tools', 'model_converters',
                    'extract_backbone_weights.py')
 

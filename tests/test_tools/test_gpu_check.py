@@ -11,9 +11,9 @@ import os
 import os.path as osp
 import subprocess
 
-from mmmask.utils import gpu_check
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from mmmask.utils import gpu_check
 
 
 def test_without_cuda_one_line_and_exit_0():

@@ -12,8 +12,8 @@ import textwrap
 import pytest
 import torch
 from torch import nn
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 WARNING = 'AmpOptimWrapper: no CUDA, NPU, MLU or MUSA device here'
 
 

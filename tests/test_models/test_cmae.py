@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from vit_direct import (build, decode, demo_model_cfg, encode_visible,
+from vit_direct import (ROOT, build, decode, demo_model_cfg, encode_visible,
                         info_nce_rows, masked_error, patch_targets,
                         restart_mask_stream)
 
@@ -241,8 +241,7 @@ def test_pixel_shift_too_small_base_crop_is_an_error():
 def test_cmae_recipe_config():
     """The paper config: the spec's numbers are the config's."""
     from mmengine.config import Config
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    cfg = Config.fromfile(osp.join(root, 'configs', 'cmae_vit-base-p16.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'cmae_vit-base-p16.py'))
     m = cfg.model
     assert (m.momentum, m.temperature, m.rc_weight, m.ct_weight) == \
         (0.996, 0.07, 1.0, 1.0)
@@ -275,9 +274,8 @@ def test_no_weight_decay_on_norms_biases_pos_embed_and_tokens():
     on weight matrices only."""
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    paper = Config.fromfile(osp.join(root, 'configs', 'cmae_vit-base-p16.py'))
-    demo = Config.fromfile(osp.join(root, 'configs', 'demo',
+    paper = Config.fromfile(osp.join(ROOT, 'configs', 'cmae_vit-base-p16.py'))
+    demo = Config.fromfile(osp.join(ROOT, 'configs', 'demo',
                                     'cmae_vit-tiny_demo.py'))
     assert (paper.optim_wrapper.paramwise_cfg ==
             demo.optim_wrapper.paramwise_cfg)
@@ -340,6 +338,5 @@ def test_projector_norm_is_a_config_argument():
     assert model.projector.mlp[1].eps == 1e-5
     assert model.predictor.mlp[1].eps == 1e-6
     from mmengine.config import Config
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
-    cfg = Config.fromfile(osp.join(root, 'configs', 'cmae_vit-base-p16.py'))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'cmae_vit-base-p16.py'))
     assert cfg.model.proj_norm_cfg == dict(type='SyncBN', eps=1e-6)

@@ -7,8 +7,7 @@ import os.path as osp
 import re
 
 import torch
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from helpers import ROOT
 
 
 def _load(name):

@@ -19,8 +19,8 @@ import sys
 import textwrap
 
 import pytest
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs', 'demo', 'densecl_r18_demo.py')
 RUNS = 3
 ITERS = 2

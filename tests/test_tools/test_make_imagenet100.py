@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'make_imagenet100.py')
 CLASS_LIST = osp.join(ROOT, 'tools', 'dataset_converters', 'imagenet100.txt')
 

@@ -10,57 +10,32 @@ the node settings to torchrun.
 """
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
-import textwrap
 
 import pytest
-from test_train_tools import (DEMO_CONFIGS, DUMP_HOOK, QUEUE_LEN, ROOT,
-                              _env, _torch_load, demo_data)  # noqa: F401
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from helpers import (ROOT, check_queue_dumps, env, free_port, torch_load,
+                     write_queue_dump_config)
 
 
 @pytest.mark.timeout(600)
-def test_two_nodes_on_one_machine(demo_data, tmp_path):  # noqa: F811
+def test_two_nodes_on_one_machine(demo_data, tmp_path):
     import torch
 
-    hook_dir = tmp_path / 'hooks'
-    hook_dir.mkdir()
-    (hook_dir / 'mmmask_test_dump_queue.py').write_text(DUMP_HOOK)
     batch, iters = 4, 3
-    cfg_file = tmp_path / 'densecl_two_nodes.py'
-    cfg_file.write_text(textwrap.dedent(f'''
-        _base_ = [{DEMO_CONFIGS['densecl']!r}]
-        custom_imports = dict(imports=['mmmask_test_dump_queue'],
-                              allow_failed_imports=False)
-        custom_hooks = [dict(type='DumpQueueHook')]
-        model = dict(queue_len={QUEUE_LEN})
-        train_dataloader = dict(batch_size={batch}, num_workers=0,
-                                persistent_workers=False,
-                                dataset=dict(data_root={demo_data!r}))
-        train_cfg = dict(max_iters={iters})
-        default_hooks = dict(logger=dict(interval=1),
-                             checkpoint=dict(interval={iters}))
-        '''))
+    cfg_file = str(tmp_path / 'densecl_two_nodes.py')
+    write_queue_dump_config(cfg_file, demo_data, batch, iters)
     work_dir = str(tmp_path / 'work')  # a shared file system's folder
-    port = str(_free_port())
+    port = str(free_port())
     procs = []
     for node in (0, 1):
-        env = _env(str(hook_dir))
-        env.update(PYTHON=sys.executable, NNODES='2', NODE_RANK=str(node),
-                   MASTER_ADDR='127.0.0.1', MASTER_PORT=port)
-        env.pop('PORT', None)
         log = open(tmp_path / f'node{node}.log', 'w')
         procs.append((subprocess.Popen(
-            ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(cfg_file),
-             '1', '--work-dir', work_dir], cwd=ROOT, env=env, stdout=log,
-            stderr=subprocess.STDOUT), log))
+            ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), cfg_file,
+             '1', '--work-dir', work_dir], cwd=ROOT, env=env(
+                 PYTHON=sys.executable, NNODES='2', NODE_RANK=str(node),
+                 MASTER_ADDR='127.0.0.1', MASTER_PORT=port),
+            stdout=log, stderr=subprocess.STDOUT), log))
     codes = []
     for proc, log in procs:
         try:
@@ -74,25 +49,12 @@ def test_two_nodes_on_one_machine(demo_data, tmp_path):  # noqa: F811
         f'--- node {n} (exit {c})\n{t[-4000:]}'
         for n, (c, t) in enumerate(zip(codes, logs)))
 
-    dumps = [_torch_load(osp.join(work_dir, f'queue_rank{r}.pt'))
-             for r in (0, 1)]
-    for d in dumps:
-        assert d['world_size'] == 2
-        assert d['wrapped'] == 'MMDistributedDataParallel'
-        # every enqueue holds the keys of both nodes
-        assert d['ptrs'] == [(i * 2 * batch) % QUEUE_LEN
-                             for i in range(1, iters + 1)]
-    r0, r1 = dumps
-    for name in ('queue.feats', 'queue.ptr', 'dense_queue.feats',
-                 'dense_queue.ptr'):
-        assert torch.equal(r0[name], r1[name]), name
-    assert r0['param_sums'] == pytest.approx(r1['param_sums'], rel=1e-9)
-    assert r0['key_param_sums'] == pytest.approx(r1['key_param_sums'],
-                                                 rel=1e-9)
+    # every enqueue holds the keys of both nodes
+    r0 = check_queue_dumps(work_dir, batch, iters)
     # one checkpoint, written once, holding the same queues
     ckpts = sorted(f for f in os.listdir(work_dir) if f.endswith('.pth'))
     assert ckpts == [f'iter_{iters}.pth'], ckpts
-    saved = _torch_load(osp.join(work_dir, ckpts[0]))
+    saved = torch_load(osp.join(work_dir, ckpts[0]))
     assert saved['meta']['iter'] == iters
     for name in ('queue.feats', 'dense_queue.feats'):
         key = name if name in saved['state_dict'] else 'module.' + name

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import (ROOT, check_ok, demo_images, logged_losses,
+from helpers import (ROOT, check_ok, logged_losses,
                      tiny_run_config, train)
 from mmengine.config import Config
 
@@ -78,8 +78,8 @@ def test_project_config_swaps_only_the_head():
         'projects.hard_negatives.hard_negatives.hard_negative_head'
 
 
-def test_project_config_trains_through_train_py(tmp_path_factory, tmp_path):
-    data = demo_images(tmp_path_factory.getbasetemp())
+def test_project_config_trains_through_train_py(tmp_path, demo_images):
+    data = demo_images
     cfg = tmp_path / 'hardneg_tiny.py'
     cfg.write_text(tiny_run_config(PROJECT_CFG, data, max_iters=2))
     work = tmp_path / 'work'

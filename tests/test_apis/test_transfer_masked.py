@@ -9,10 +9,8 @@ configs, in processes that never import mmmask: every backbone tensor
 equals the checkpoint's and two iterations train.
 """
 import pytest
-from helpers import assert_finite_losses, pretrained_r50
-from test_transfer_mmdet import coco_set  # noqa: F401  (fixture)
-from test_transfer_mmdet import run_detector
-from test_transfer_mmseg import run_segmentor
+from helpers import assert_finite_losses
+from transfer_sets import run_detector, run_segmentor
 
 METHODS = ['saliency_mocov2', 'maskco']
 DET = 'faster-rcnn_r50-c4_syncbn-24k_voc0712.py'
@@ -20,9 +18,8 @@ SEG = 'fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
 
 
 @pytest.fixture(scope='module', params=METHODS)
-def method_checkpoint(request, tmp_path_factory):
-    return request.param, pretrained_r50(tmp_path_factory.getbasetemp(),
-                                         request.param)
+def method_checkpoint(request, pretrained_r50):
+    return request.param, pretrained_r50(request.param)
 
 
 def test_checkpoint_has_the_whole_backbone_and_is_plain(method_checkpoint):

@@ -24,8 +24,8 @@ import sys
 import numpy as np
 import pytest
 from stock_check import STOCK_MMENGINE
-from helpers import (ROOT, TESTS, VIT_LAYERS, assert_finite_losses, check_ok,
-                     pretrained_vit, run)
+from helpers import (ROOT, UTILS, VIT_LAYERS, assert_finite_losses,
+                     check_ok, run)
 
 METHODS = ['cmae', 'macrl']
 LOSS_KEYS = dict(cmae={'loss_rec', 'loss_ct'},
@@ -42,9 +42,8 @@ TOOL = osp.join(ROOT, 'tools', 'visualization',
 
 
 @pytest.fixture(scope='module', params=METHODS)
-def pretrain(request, tmp_path_factory):
-    ckpt, work, data = pretrained_vit(tmp_path_factory.getbasetemp(),
-                                      request.param)
+def pretrain(request, pretrained_vit):
+    ckpt, work, data = pretrained_vit(request.param)
     return request.param, ckpt, work, data
 
 
@@ -57,106 +56,17 @@ def test_runner_trains(pretrain):
         assert row['loss'] == pytest.approx(total, rel=1e-4)
 
 
-# The check runs in its own process, which never imports mmmask.
-CHECK = r'''
-import json, sys
-import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-
-from mmpretrain.models.utils import resize_pos_embed
-
-from mmmask.engine.checkpoint import transfer  # the launchers' pre-flight
-from stock_check import mmengine_stock
-
-ckpt_path, layers = sys.argv[1:3]
-sd = torch.load(ckpt_path, weights_only=True)['state_dict']
-
-
-def check(cfg_path, scope, img):
-    cfg = Config.fromfile(cfg_path)
-    b = cfg.model.backbone
-    b.arch = dict(embed_dims=64, num_layers=int(layers), num_heads=4,
-                  feedforward_channels=256)
-    b.img_size, b.patch_size = int(img), 4
-    b.init_cfg.checkpoint = ckpt_path
-    if scope == 'mmseg':
-        b.out_indices = tuple(range(int(layers)))
-        cfg.model.neck.embed_dim = 64
-        cfg.model.neck.norm_cfg = dict(type='BN')
-        cfg.model.decode_head.in_channels = [64] * 4
-        cfg.model.decode_head.channels = 16
-        cfg.model.auxiliary_head.in_channels = 64
-        cfg.model.auxiliary_head.channels = 16
-        import mmseg.engine  # noqa
-        import mmseg.models  # noqa
-        from mmseg.registry import MODELS
-    else:
-        cfg.model.head.in_channels = 64
-        import mmpretrain.engine  # noqa
-        import mmpretrain.models  # noqa
-        from mmpretrain.registry import MODELS
-    with DefaultScope.overwrite_default_scope(scope):
-        model = MODELS.build(cfg.model)
-    report, = transfer.check_pretrained_inits(model)
-    model.init_weights()
-    stock = mmengine_stock(ckpt_path)
-    from mmengine.utils import import_modules_from_strings
-    import_modules_from_strings(**cfg.get('custom_imports', dict(imports=[])))
-    if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':  # CPU here
-        cfg.optim_wrapper.type = 'OptimWrapper'
-        cfg.optim_wrapper.pop('loss_scale', None)
-    with DefaultScope.overwrite_default_scope(scope):
-        from mmengine.optim import build_optim_wrapper
-        optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    base_lr = cfg.optim_wrapper.optimizer.lr
-    by_param = {}
-    for group in optim.param_groups:
-        for p in group['params']:
-            by_param[id(p)] = group['lr'] / base_lr
-    layer_lr = {name: by_param[id(p)] for name, p in
-                model.backbone.named_parameters()
-                if name.endswith('attn.qkv.weight')
-                or name == 'patch_embed.projection.weight'}
-    out = dict(equal=[], differ=[], total=0, stock=stock,
-               layer_lr=layer_lr,
-               backbone_type=type(model.backbone).__module__ + '.' +
-               type(model.backbone).__name__,
-               report=dict(loaded=len(report.loaded), total=report.total,
-                           resized=report.resized, new=report.new,
-                           missing=report.missing, summary=report.summary()))
-    for k, v in model.backbone.state_dict().items():
-        out['total'] += 1
-        src = sd.get('backbone.' + k)
-        if src is not None and k == 'pos_embed' and src.shape != v.shape:
-            side = int((src.shape[1] - 1) ** .5)
-            src = resize_pos_embed(src, (side, side), model.backbone.
-                                   patch_resolution, 'bicubic', 1)
-            k = k + ' (resized)'
-        if src is not None and src.shape == v.shape and torch.equal(src, v):
-            out['equal'].append(k)
-        else:
-            out['differ'].append(k)
-    return out
-
-
-print('RESULT ' + json.dumps([check(*job)
-                              for job in json.loads(sys.argv[3])]))
-'''
-
-
+# The check runs in its own process: tests/utils/vit_transfer_check.py.
 JOBS = [(FT_CONFIG, 'mmpretrain', 32), (FT_CONFIG, 'mmpretrain', 64),
         (CIFAR_FT_CONFIG, 'mmpretrain', 32), (SEG_CONFIG, 'mmseg', 64)]
 
 
 @pytest.fixture(scope='module')
-def transferred(pretrain, tmp_path_factory):
-    """``{(config, scope, img): result}`` of the CHECK process."""
+def transferred(pretrain):
+    """``{(config, scope, img): result}`` of the check process."""
     _, ckpt, _, _ = pretrain
-    script = tmp_path_factory.mktemp('transfer') / 'check_transfer.py'
-    script.write_text(CHECK)
-    proc = run([sys.executable, str(script), ckpt, str(VIT_LAYERS),
-                json.dumps(JOBS)], extra_path=TESTS)
+    proc = run([sys.executable, osp.join(UTILS, 'vit_transfer_check.py'),
+                ckpt, str(VIT_LAYERS), json.dumps(JOBS)])
     check_ok(proc)
     line = [ln for ln in proc.stdout.splitlines()
             if ln.startswith('RESULT ')][-1]
@@ -278,15 +188,15 @@ def test_finetune_configs_decay_lr_layer_by_layer(pretrain, transferred,
             0.65**(L - i))
 
 
-def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, tmp_path_factory):
+def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, pretrained_vit):
     """tools/benchmarks/mmsegmentation/train.py on the UperNet-ViT config
     (tiny backbone at the pre-training size, 64 px crops of the bundled
     photographs in ADE20K's layout): the pre-flight reports every encoder
     tensor, the probe hook finds each equal to the checkpoint's after
     init_weights, and two iterations give finite losses."""
-    from helpers import write_probe, write_tiny_config
-    from test_transfer_mmseg import make_seg_set
-    ckpt, _, _ = pretrained_vit(tmp_path_factory.getbasetemp(), 'cmae')
+    from helpers import write_tiny_config
+    from transfer_sets import make_seg_set
+    ckpt, _, _ = pretrained_vit('cmae')
     data_root = str(tmp_path / 'data')
     make_seg_set(data_root, 'upernet_r50_4xb4-160k_ade20k-512x512.py')
     probe_out = str(tmp_path / 'probe.json')
@@ -330,8 +240,7 @@ def test_mmseg_runner_run_from_cmae_checkpoint(tmp_path, tmp_path_factory):
     work = str(tmp_path / 'work')
     proc = run([sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
                                          'mmsegmentation', 'train.py'),
-                tiny, '--pretrained', ckpt, '--work-dir', work],
-               extra_path=write_probe(tmp_path))
+                tiny, '--pretrained', ckpt, '--work-dir', work])
     check_ok(proc)
     with open(probe_out) as f:
         probe = json.load(f)

@@ -1,6 +1,7 @@
 """Bad input ends a run with one clear line (or is skipped on request):
 corrupt images, NaN losses, an empty dataset, a dataset smaller than the
-batch, a neck that does not fit the backbone.
+batch, a neck that does not fit the backbone; and image loading, in this
+process, names the file it fails on.
 
 The runs go through ``tools/train.py``'s ``main`` (the code behind the
 command line), several in one subprocess to pay the imports once; each
@@ -11,30 +12,16 @@ import os
 import os.path as osp
 import shutil
 
+import numpy as np
 import pytest
 import torch
-from helpers import (DEMO_CONFIG_DIR, demo_images, logged_losses,
-                     tiny_run_config, train_in_one_process)
+from helpers import (DEMO_CONFIG_DIR, logged_losses, tiny_run_config,
+                     train_in_one_process)
+from PIL import Image
 
-NAN_HEAD = '''
-from mmmask.models.heads import InfoNCEHead
-from mmmask.registry import MODELS
+from mmmask.datasets.transforms import CorruptImageError, LoadImageFromFile
 
-
-@MODELS.register_module()
-class NaNAtCallHead(InfoNCEHead):
-    """InfoNCE whose ``nan_at``-th call returns NaN (test only)."""
-
-    def __init__(self, nan_at, **kwargs):
-        super().__init__(**kwargs)
-        self.nan_at, self.calls = nan_at, 0
-
-    def loss(self, *args, **kwargs):
-        self.calls += 1
-        out = super().loss(*args, **kwargs)
-        return out * float('nan') if self.calls == self.nan_at else out
-'''
-
+# the NaN head: tests/utils/nan_head.py
 MOCO = osp.join(DEMO_CONFIG_DIR, 'mocov2_r18_demo.py')
 
 
@@ -49,9 +36,9 @@ def _error_line(result):
 
 
 @pytest.fixture(scope='module')
-def cases(tmp_path_factory):
+def cases(tmp_path_factory, demo_images):
     tmp = tmp_path_factory.mktemp('bad_input')
-    data = demo_images(tmp_path_factory.getbasetemp())
+    data = demo_images
     # a copy of the images with one JPEG truncated
     bad_data = str(tmp / 'images_bad')
     shutil.copytree(data, bad_data)
@@ -64,7 +51,6 @@ def cases(tmp_path_factory):
         f.write(head[:len(head) // 2])
     empty = tmp / 'empty'
     empty.mkdir()
-    (tmp / 'nan_head.py').write_text(NAN_HEAD)
 
     def cfg(name, data_root, body='', **kw):
         path = tmp / f'{name}.py'
@@ -95,7 +81,7 @@ def cases(tmp_path_factory):
             "type='GenerateMask', generator=dict(type='RandomPatchMask', "
             "input_size=4, mask_ratio=1.2)))\n"))] + work('mask_ratio'),
     }
-    results = train_in_one_process(argvs, extra_path=str(tmp))
+    results = train_in_one_process(argvs)
     return dict(results=results, bad_file=bad_file, tmp=tmp, data=data,
                 empty=str(empty))
 
@@ -182,3 +168,44 @@ def test_mask_ratio_outside_its_range_is_one_line(cases):
     line = _error_line(cases['results']['mask_ratio'])
     assert line.startswith('train.py: error: ')
     assert line.endswith('mask_ratio must be in [0, 1), got 1.2'), line
+
+
+# --------------------------------------------------------------------------
+# LoadImageFromFile in this process
+# --------------------------------------------------------------------------
+def _real_image(path):
+    from sklearn.datasets import load_sample_images
+    img = load_sample_images().images[0][:64, :64]
+    Image.fromarray(img).save(path, quality=90)
+    return img
+
+
+def test_loads_a_real_image(tmp_path):
+    path = tmp_path / 'china.jpg'
+    img = _real_image(path)
+    out = LoadImageFromFile()(dict(img_path=str(path)))
+    assert out['img'].shape == img.shape
+    # BGR, as mmcv loads it; JPEG is lossy
+    assert np.abs(out['img'][..., ::-1].astype(int) - img).mean() < 8
+
+
+@pytest.mark.parametrize('damage', ['garbage', 'truncated', 'empty'])
+def test_corrupt_image_error_names_the_file(tmp_path, damage):
+    path = tmp_path / f'{damage}.jpg'
+    _real_image(path)
+    data = path.read_bytes()
+    if damage == 'garbage':
+        path.write_bytes(b'not an image at all' * 10)
+    elif damage == 'truncated':
+        path.write_bytes(data[:len(data) // 2])
+    else:
+        path.write_bytes(b'')
+    with pytest.raises(CorruptImageError) as info:
+        LoadImageFromFile()(dict(img_path=str(path)))
+    assert str(path) in str(info.value)
+
+
+def test_missing_image_names_the_file(tmp_path):
+    path = tmp_path / 'nope.png'
+    with pytest.raises(FileNotFoundError, match='nope.png'):
+        LoadImageFromFile()(dict(img_path=str(path)))

@@ -10,14 +10,14 @@ import os.path as osp
 
 import pytest
 import torch
-from helpers import (DEMO_CONFIG_DIR, check_ok, demo_images, train,
+from helpers import (DEMO_CONFIG_DIR, check_ok, train,
                      tiny_run_config, train_in_one_process)
 
 
 @pytest.fixture(scope='module')
-def results(tmp_path_factory):
+def results(tmp_path_factory, demo_images):
     tmp = tmp_path_factory.mktemp('bad_checkpoint')
-    data = demo_images(tmp_path_factory.getbasetemp())
+    data = demo_images
     config = tmp / 'tiny.py'
     config.write_text(tiny_run_config(
         osp.join(DEMO_CONFIG_DIR, 'mocov2_r18_demo.py'), data, max_iters=1,

@@ -22,13 +22,13 @@ import os.path as osp
 import pickle
 import subprocess
 import sys
-import textwrap
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from helpers import UTILS
 from mmengine.fileio import get_file_backend
 from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
@@ -167,29 +167,9 @@ def trained(tmp_path_factory):
 def test_safe_checkpoint_loads_weights_only_in_fresh_process(trained):
     """No allow-list, no mmmask, no mmengine: plain torch accepts the file;
     the old-style file is refused there (so the check means something)."""
-    code = textwrap.dedent('''
-        import json, pickle, sys, torch
-        out = {}
-        ck = torch.load(sys.argv[1], weights_only=True)
-        out['keys'] = sorted(ck)
-        out['iter'] = ck['meta']['iter']
-        hub = ck['message_hub']
-        out['loss_len'] = len(hub['log_scalars']['train/loss']['log_history'])
-        try:
-            torch.load(sys.argv[2], weights_only=True)
-            out['old'] = 'loaded'
-        except pickle.UnpicklingError:
-            out['old'] = 'refused'
-        # mmengine 0.10.7 (e.g. PretrainedInit of a stock mmdet / mmseg
-        # config) calls torch.load without weights_only: torch's default
-        ck = torch.load(sys.argv[1], map_location='cpu')
-        out['default_load'] = sorted(ck['state_dict'])
-        out['modules'] = sorted(m for m in sys.modules
-                                if m.split('.')[0] in ('mmmask', 'mmengine'))
-        print(json.dumps(out))
-    ''')
     proc = subprocess.run(
-        [sys.executable, '-c', code, trained['safe4'], trained['old2']],
+        [sys.executable, osp.join(UTILS, 'weights_only_check.py'),
+         trained['safe4'], trained['old2']],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -438,24 +418,9 @@ def test_import_leaves_mmengine_alone_until_registered():
     """Importing mmmask.engine keeps mmengine's own checkpoint loader and
     local file backend; ``register_safe_loading()`` is the one call that
     replaces them."""
-    code = textwrap.dedent('''
-        import json
-        from mmengine.fileio import LocalBackend, get_file_backend
-        from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
-        import mmmask.engine
-        import mmmask.models  # noqa: F401
-        out = dict(loader=CheckpointLoader._get_checkpoint_loader('x.pth')
-                   is load_from_local,
-                   backend=type(get_file_backend('x.pth')) is LocalBackend)
-        from mmmask.engine.checkpoint import register_safe_loading
-        register_safe_loading()
-        out['after'] = [
-            CheckpointLoader._get_checkpoint_loader('x.pth').__module__,
-            type(get_file_backend('y.pth')).__name__]
-        print(json.dumps(out))
-    ''')
-    proc = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, osp.join(UTILS, 'registration_check.py')],
+        capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out['loader'] is True and out['backend'] is True

@@ -1,10 +1,8 @@
 """mmpretrain <-> mmmask checkpoint conversion (MoCo v2 and DenseCL)."""
-import os.path as osp
-
 import pytest
 import torch
-from helpers import (ROOT, TINY_C5, build_mmmask_model,
-                     build_mmpretrain_model, contrastive_cfg, tiny_resnet18)
+from helpers import (TINY_C5, build_mmmask_model, build_mmpretrain_model,
+                     contrastive_cfg, tiny_resnet18)
 
 import mmpretrain.models  # noqa: F401  (registers mmpretrain's models)
 import mmmask.models  # noqa: F401

@@ -10,7 +10,6 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import demo_images
 
 
 def _tiny_resnet(seed=0):
@@ -33,15 +32,14 @@ def _fake_runner(model):
                            logger=mock.MagicMock())
 
 
-def test_demo_digit_indices_are_the_digits_make_demo_data_writes(
-        tmp_path_factory):
+def test_demo_digit_indices_are_the_digits_make_demo_data_writes(demo_images):
     """The held-out probe digits are exactly those make_demo_data.py leaves
     out (checked against the files it writes)."""
     from PIL import Image
 
     from mmmask.datasets.builtin import (demo_digit_indices, held_out_digits,
                                          load_digits_uint8, upsample_digits)
-    folder = demo_images(tmp_path_factory.getbasetemp(), num=12)
+    folder = demo_images
     written = np.stack([np.asarray(Image.open(osp.join(
         folder, 'digits', f'digit_{i:04d}.png')).convert('RGB'))
         for i in range(4)])  # 12 images: 8 photo crops + 4 digits

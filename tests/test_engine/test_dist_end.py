@@ -14,82 +14,31 @@ whether its process group was still open.
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import textwrap
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, check_ok, run
 
 DEMO = osp.join(ROOT, 'configs', 'demo', 'densecl_r18_demo.py')
 RUNS = 3
 ITERS = 2
 SLOW_SAVE_S = 3.0
 
-EXIT_HOOK = f'''
-import atexit
-import json
-import os.path as osp
-import time
-
-import torch.distributed as dist
-from mmengine.hooks import Hook
-
-from mmmask.registry import HOOKS
-
-
-@HOOKS.register_module()
-class ExitRecordHook(Hook):
-    """Rank 0 saves its checkpoints slowly; every rank writes when it left
-    the interpreter and whether its process group was still open."""
-
-    def after_run(self, runner):
-        # registered last, so it runs first at interpreter exit (atexit
-        # handlers run last-in first-out): the moment the rank leaves
-        rank, work_dir = runner.rank, runner.work_dir
-
-        def record():
-            with open(osp.join(work_dir, f'exit_rank{{rank}}.json'), 'w') as f:
-                json.dump(dict(time=time.time(),
-                               group_open=dist.is_initialized()), f)
-
-        atexit.register(record)
-
-    def before_save_checkpoint(self, runner, checkpoint):
-        if runner.rank == 0:
-            time.sleep({SLOW_SAVE_S})
-'''
-
-
-def _env(hook_dir):
-    env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [ROOT, str(hook_dir)] + ([env['PYTHONPATH']]
-                                 if env.get('PYTHONPATH') else []))
-    env['OMP_NUM_THREADS'] = '1'
-    env['PYTHON'] = sys.executable
-    env.pop('PORT', None)
-    return env
-
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp('dist_end')
     images = str(base / 'images')
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
-         '--out', images, '--num', '8'], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    hook_dir = base / 'hooks'
-    hook_dir.mkdir()
-    (hook_dir / 'mmmask_test_exit_record.py').write_text(EXIT_HOOK)
+    check_ok(run([sys.executable, osp.join(ROOT, 'tools', 'make_demo_data.py'),
+                  '--out', images, '--num', '8'], timeout=120))
     cfg = base / 'densecl_dist_end.py'
     cfg.write_text(textwrap.dedent(f'''
         _base_ = [{DEMO!r}]
-        custom_imports = dict(imports=['mmmask_test_exit_record'],
+        custom_imports = dict(imports=['exit_record_hook'],
                               allow_failed_imports=False)
-        custom_hooks = [dict(type='ExitRecordHook')]
+        custom_hooks = [dict(type='ExitRecordHook',
+                             slow_save_s={SLOW_SAVE_S})]
         model = dict(queue_len=16, neck=dict(hid_channels=64))
         train_dataloader = dict(batch_size=2, num_workers=0,
                                 persistent_workers=False,
@@ -103,24 +52,20 @@ def setup(tmp_path_factory):
                              checkpoint=dict(by_epoch=True, interval=1))
         log_processor = dict(by_epoch=True)
         '''))
-    return base, cfg, hook_dir
+    return base, cfg
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize('run', range(RUNS))
-def test_two_ranks_end_after_the_final_checkpoint(setup, run):
+@pytest.mark.parametrize('repeat', range(RUNS))
+def test_two_ranks_end_after_the_final_checkpoint(setup, repeat):
     import torch
 
-    base, cfg, hook_dir = setup
-    work_dir = base / f'work{run}'
-    proc = subprocess.run(
-        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(cfg), '2',
-         '--work-dir', str(work_dir)], cwd=ROOT, env=_env(hook_dir),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        timeout=840)
-    assert proc.returncode == 0, (
-        f'exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n'
-        f'--- stderr\n{proc.stderr[-5000:]}')
+    base, cfg = setup
+    work_dir = base / f'work{repeat}'
+    proc = run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(cfg),
+                '2', '--work-dir', str(work_dir)], timeout=840,
+               PYTHON=sys.executable)
+    check_ok(proc)
     assert 'terminate called' not in proc.stderr
 
     ckpt = work_dir / 'epoch_1.pth'

@@ -13,87 +13,26 @@ every rank the key encoder and the queues must be identical across ranks and
 across strategies.
 """
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
 import torch
-from helpers import (DEMO_CONFIG_DIR, ROOT, check_ok, demo_images, env,
+from helpers import (DEMO_CONFIG_DIR, ROOT, UTILS, check_ok, env, free_port,
                      read_losses, tiny_run_config)
 from mmengine.config import Config
 
 ITERS = 3
 STRATEGIES = osp.join(ROOT, 'configs', '_base_', 'strategies')
 
-TEST_HOOKS = '''
-import os.path as osp
-
-import torch
-from mmengine.dist import get_rank, get_world_size
-from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
-from mmengine.runner import set_random_seed
-
-from mmmask.registry import HOOKS
-
-
-@HOOKS.register_module()
-class ReseedHook(Hook):
-    """Same generator states in every runner type when training starts."""
-    priority = 'HIGHEST'
-
-    def before_train(self, runner):
-        set_random_seed(7, deterministic=True)
-
-
-@HOOKS.register_module()
-class DumpStateHook(Hook):
-    """Each rank saves its key encoder, queues and wrapper type."""
-
-    def after_train(self, runner):
-        model = runner.model.module if is_model_wrapper(runner.model) \\
-            else runner.model
-        for q in (model.queue, model.dense_queue):
-            q.flush()
-        out = {k: v.detach().clone() for k, v in
-               model.key_encoder.state_dict().items()}
-        for name in ('queue', 'dense_queue'):
-            q = getattr(model, name)
-            out[name + '.feats'] = q.feats.clone()
-            out[name + '.ptr'] = q.ptr.clone()
-        out['wrapper'] = type(runner.model).__name__
-        out['world_size'] = get_world_size()
-        torch.save(out, osp.join(runner.work_dir, f'rank{get_rank()}.pt'))
-'''
-
-
-DRIVER = '''
-"""tools/train.py's main for each (config, work dir) pair, in turn."""
-import sys
-
-from mmmask.apis import train
-pairs = sys.argv[2:]
-for config, work_dir in zip(pairs[0::2], pairs[1::2]):
-    code = train.main([config, '--work-dir', work_dir, '--launcher',
-                       'pytorch'])
-    if code:
-        sys.exit(code)
-'''
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+# the test hooks and the driver: tests/utils/flex_test_hooks.py,
+# tests/utils/flex_test_driver.py
 
 
 @pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, demo_images):
     tmp = tmp_path_factory.mktemp('flexible')
-    data = demo_images(tmp_path_factory.getbasetemp())
-    (tmp / 'flex_test_hooks.py').write_text(TEST_HOOKS)
-    (tmp / 'flex_test_driver.py').write_text(DRIVER)
+    data = demo_images
     base = osp.join(DEMO_CONFIG_DIR, 'densecl_r18_demo.py')
     init = tmp / 'init.pth'
     body = f'''
@@ -115,7 +54,7 @@ def runs(tmp_path_factory):
         configs[name] = path
 
     # one initial state for all runs
-    sys.path.insert(0, str(tmp))
+    sys.path.insert(0, UTILS)
     try:
         import mmmask.models  # noqa: F401
         from mmmask.registry import MODELS
@@ -124,7 +63,7 @@ def runs(tmp_path_factory):
         model.init_weights()
         torch.save(dict(state_dict=model.state_dict(), meta=dict()), init)
     finally:
-        sys.path.remove(str(tmp))
+        sys.path.remove(UTILS)
 
     # the three runs one after another in the same 2 processes (one
     # torchrun, one process group, the imports paid once)
@@ -133,9 +72,9 @@ def runs(tmp_path_factory):
                                             str(works[name]))]
     proc = subprocess.run(
         [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1',
-         '--nproc_per_node=2', f'--master_port={_free_port()}', '-m',
-         'flex_test_driver', osp.join(ROOT, 'tools', 'train.py')] + argv,
-        cwd=ROOT, env=env(str(tmp)), timeout=500, stdout=subprocess.PIPE,
+         '--nproc_per_node=2', f'--master_port={free_port()}', '-m',
+         'flex_test_driver'] + argv,
+        cwd=ROOT, env=env(), timeout=500, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     check_ok(proc)
     out = {}

@@ -19,37 +19,12 @@ import signal
 
 import pytest
 import torch
-from helpers import (DEMO_CONFIG_DIR, demo_images, read_losses,
+from helpers import (DEMO_CONFIG_DIR, read_losses,
                      tiny_run_config, train, train_in_one_process)
 
 ITERS, TOL = 8, 1e-6
 
-KILL_HOOKS = '''
-import os
-import signal
-
-from mmengine.hooks import Hook
-
-import mmmask.engine.checkpoint.io as ckpt_io
-from mmmask.registry import HOOKS
-
-
-@HOOKS.register_module()
-class KillDuringSaveHook(Hook):
-    """SIGKILL this process halfway through writing iteration ``at``'s
-    checkpoint file."""
-
-    def __init__(self, at):
-        self.at = at
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        if runner.iter + 1 == self.at:
-            def write_half_then_die(fileobj, data):
-                fileobj.write(data[:len(data) // 2])
-                fileobj.flush()
-                os.kill(os.getpid(), signal.SIGKILL)
-            ckpt_io._write_all = write_half_then_die
-'''
+# the test hook: tests/utils/resume_test_hooks.py
 
 
 def _config(tmp_path, data, name, hook=None, split=False):
@@ -82,19 +57,18 @@ def _assert_same(resumed, reference, first):
 
 
 @pytest.fixture(scope='module', params=['per_image', 'split'])
-def runs(request, tmp_path_factory):
+def runs(request, tmp_path_factory, demo_images):
     """A run SIGKILLed halfway through writing iteration 6's checkpoint
     (after those of iterations 2 and 4); then, in one process, the
     uninterrupted run and ``--resume`` (auto) in two copies of the killed
     run's work dir: as it was, and with iteration 4's file truncated."""
     split = request.param == 'split'
     tmp = tmp_path_factory.mktemp('resume')
-    data = demo_images(tmp_path_factory.getbasetemp())
-    (tmp / 'resume_test_hooks.py').write_text(KILL_HOOKS)
+    data = demo_images
     killed = tmp / 'killed'
     cfg = _config(tmp, data, 'killed', "dict(type='KillDuringSaveHook', "
                   'at=6)', split=split)
-    proc = train(cfg, killed, extra_path=str(tmp))
+    proc = train(cfg, killed)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     # the killed run's last words, before the copies change anything
     killed_losses = _losses(killed)
@@ -111,8 +85,7 @@ def runs(request, tmp_path_factory):
         full=[str(_config(tmp, data, 'full', split=split)), '--work-dir',
               str(tmp / 'full')],
         resume4=[str(cfg), '--work-dir', str(tmp / 'resume4')] + resume,
-        resume2=[str(cfg), '--work-dir', str(tmp / 'resume2')] + resume),
-        extra_path=str(tmp))
+        resume2=[str(cfg), '--work-dir', str(tmp / 'resume2')] + resume))
     for name, result in results.items():
         assert result['code'] == 0, (name, result['stderr'][-3000:])
     return dict(tmp=tmp, killed=killed, killed_losses=killed_losses,

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TINY_C5, build_mmmask_model, real_photos, tiny_resnet18
+from helpers import (TINY_C5, build_mmmask_model, on_two_gloo_ranks,
+                     real_photos, tiny_resnet18)
 from torchvision.ops import roi_align
 
 import mmmask.datasets  # noqa: F401
@@ -252,38 +253,22 @@ def test_samples_without_overlap_add_no_key_to_the_queue():
     assert int(model.queue.ptr) == 2  # nothing valid: nothing enqueued
 
 
-def _queue_worker(rank, port, out_dir):
-    import torch.distributed as dist
-
+def _queue_worker(rank):
     from mmmask.models.utils import FeatureQueue
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=2)
-    try:
-        queue = FeatureQueue(8, 4)
-        with torch.no_grad():
-            queue.feats.zero_()
-        keys = torch.arange(12.).view(3, 4) + 100 * rank
-        # rank 0 keeps 2 keys, rank 1 one: different counts per rank
-        valid = torch.tensor([[True, False, True], [False, False, True]][rank])
-        queue.enqueue(keys, valid)
-        queue.enqueue(keys[:2], torch.zeros(2, dtype=torch.bool))  # none
-        queue.flush()
-        torch.save(dict(feats=queue.feats, ptr=queue.ptr),
-                   f'{out_dir}/{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+    queue = FeatureQueue(8, 4)
+    with torch.no_grad():
+        queue.feats.zero_()
+    keys = torch.arange(12.).view(3, 4) + 100 * rank
+    # rank 0 keeps 2 keys, rank 1 one: different counts per rank
+    valid = torch.tensor([[True, False, True], [False, False, True]][rank])
+    queue.enqueue(keys, valid)
+    queue.enqueue(keys[:2], torch.zeros(2, dtype=torch.bool))  # none
+    queue.flush()
+    return dict(feats=queue.feats, ptr=queue.ptr)
 
 
 def test_queue_with_different_valid_counts_on_two_gloo_ranks(tmp_path):
-    import socket
-
-    import torch.multiprocessing as mp
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    mp.spawn(_queue_worker, args=(port, str(tmp_path)), nprocs=2)
-    r0, r1 = (torch.load(tmp_path / f'{r}.pt') for r in range(2))
+    r0, r1 = on_two_gloo_ranks(_queue_worker, tmp_path)
     keys = torch.arange(12.).view(3, 4)
     expected = torch.zeros(8, 4)
     expected[:3] = torch.stack([keys[0], keys[2], keys[2] + 100])

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import TINY_C5, build_mmmask_model, tiny_resnet18
+from helpers import (TINY_C5, build_mmmask_model, on_two_gloo_ranks,
+                     tiny_resnet18)
 
 import mmmask.models  # noqa: F401
 from mmmask.models.mask_generators import gaussian_blur
@@ -380,33 +381,18 @@ def test_masks_and_noise_per_rank_and_iteration(at_iter):
         assert not torch.equal(a[2], b[2])  # noise (and masks) of the query
 
 
-def _rank_worker(rank, port, out_dir):
-    import torch.distributed as dist
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=2)
-    try:
-        torch.manual_seed(0)  # the shared run seed (and the same weights)
-        model = tiny_saliency()
-        im_q, im_k = views(n=4, size=56, seed=6)  # the same images
-        first = _masks_and_noise(model, im_q, im_k)
-        torch.manual_seed(0)  # a restart with the run's seed
-        again = _masks_and_noise(tiny_saliency(), im_q, im_k)
-        torch.save(dict(first=first, again=again),
-                   f'{out_dir}/{rank}.pt')
-    finally:
-        dist.destroy_process_group()
+def _rank_worker(rank):
+    torch.manual_seed(0)  # the shared run seed (and the same weights)
+    model = tiny_saliency()
+    im_q, im_k = views(n=4, size=56, seed=6)  # the same images
+    first = _masks_and_noise(model, im_q, im_k)
+    torch.manual_seed(0)  # a restart with the run's seed
+    again = _masks_and_noise(tiny_saliency(), im_q, im_k)
+    return dict(first=first, again=again)
 
 
 def test_two_gloo_ranks_draw_different_masks(tmp_path):
-    import socket
-
-    import torch.multiprocessing as mp
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
-    mp.spawn(_rank_worker, args=(port, str(tmp_path)), nprocs=2)
-    r0, r1 = (torch.load(tmp_path / f'{r}.pt') for r in range(2))
+    r0, r1 = on_two_gloo_ranks(_rank_worker, tmp_path)
     for r in (r0, r1):
         for a, b in zip(r['first'], r['again']):
             assert torch.equal(a, b)  # same rank, same step: same draws

@@ -3,11 +3,9 @@ of finite numbers (no timing thresholds here: speed goals live in the
 scripts' output, see docs/benchmarks.md)."""
 import importlib
 import math
-import os.path as osp
 import re
 
 import torch
-from helpers import ROOT
 
 
 def _load(name):

@@ -173,8 +173,8 @@ def test_few_shot_knn_accuracy():
 
 
 def _load_demo():
-    import importlib
-    return importlib.import_module('tools.demo')  # setup.cfg: pythonpath
+    from mmmask.apis import demo
+    return demo
 
 
 def test_demo_probe_before_and_after(tmp_path):

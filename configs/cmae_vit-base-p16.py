@@ -9,7 +9,7 @@
 # Fewer GPUs: keep 4096 images a step, or scale lr linearly with the batch
 # (lr = 1.5e-4 x batch / 256; --auto-scale-lr does it from base_batch_size).
 _base_ = [
-    '_base_/datasets/imagenet_mocov2.py',
+    '_base_/datasets/imagenet_pixel_shift.py',
     '_base_/schedules/adamw_mae.py',
     '_base_/default_runtime.py',
 ]
@@ -27,18 +27,8 @@ model = dict(
     rc_weight=1.0,        # L = rc_weight * L_rec + ct_weight * 2 tau * L_ct
     ct_weight=1.0,
     norm_pix=True,        # MSE on per-patch normalised pixels
-    # the target view's MoCo v2 colour ops (mocov2_views.py) on the device
-    data_preprocessor=dict(
-        type='ViewAugmentDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], to_rgb=True, input_order='bgr',
-        view_augments=[
-            [],  # online view: no colour
-            [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
-                  saturation=0.4, hue=0.1, prob=0.8),
-             dict(type='BatchRandomGrayscale', prob=0.2,
-                  channel_weights=(0.114, 0.587, 0.2989)),
-             dict(type='BatchGaussianBlur', sigma_range=(0.1, 2.0),
-                  prob=0.5)]]),
+    # the target view's MoCo v2 colour ops on the device
+    data_preprocessor={{_base_.data_preprocessor}},
     # online encoder: ViT-B/16 with fixed 2-D sin-cos positions; the
     # target encoder is its EMA copy (mean of patch tokens, no final LN)
     backbone=dict(type='MaskedViT', arch='b', img_size=224, patch_size=16,
@@ -63,31 +53,11 @@ model = dict(
     proj_norm_cfg=dict(type='SyncBN', eps=1e-6),
 )
 
-# Pixel-shifting views: RandomResizedCrop 256 (scale 0.2-1, bicubic) + flip;
+# Pixel-shifting views (RandomResizedCrop 256, scale 0.2-1, bicubic, + flip;
 # online = top-left 224, no colour; target = 224 shifted by U{0..31} with
-# MoCo v2 colour augmentation.
-#
-# Split pipeline (default): the crop, the shift and the flip stay on the CPU
-# (the flip is inside PixelShiftViews' base transforms, shared by both
-# views: flipping one view on the device would break the pixel_shift
-# correspondence); the target view's colour jitter, grayscale and blur run
-# batched on the device (view 1 of the model's data_preprocessor; the
-# online view 0 gets none). Per-image pipeline: the colour ops of
-# _base_/datasets/mocov2_views.py (view_jitter_per_image, ...) as
-# target_transforms and view_augments=[] (or a SelfSupDataPreprocessor).
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='PixelShiftViews', crop_size=224, max_shift=32,
-         base_transforms=[
-             dict(type='RandomResizedCrop', scale=256,
-                  crop_ratio_range=(0.2, 1.), interpolation='bicubic',
-                  backend='cv2'),
-             dict(type='RandomFlip', prob=0.5)],
-         target_transforms=[]),
-    dict(type='PackInputs', algorithm_keys=['pixel_shift']),
-]
-train_dataloader = dict(batch_size=batch_per_gpu,
-                        dataset=dict(pipeline=train_pipeline))
+# MoCo v2 colour augmentation, on the device):
+# _base_/datasets/imagenet_pixel_shift.py.
+train_dataloader = dict(batch_size=batch_per_gpu)
 
 # lr 1.5e-4 x batch / 256; AdamW (0.9, 0.95), wd 0.05 except norms, biases,
 # pos_embed and tokens, AMP: _base_/schedules/adamw_mae.py

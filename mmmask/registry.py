@@ -174,7 +174,7 @@ MASK_GENERATORS = _child('mask generator', None,
 METRICS = _child('metric', _P.METRICS, ['mmmask.evaluation'])
 EVALUATORS = _child('evaluator', _P.EVALUATORS, ['mmmask.evaluation'])
 # No visualizer of mmmask's own: mmpretrain's and mmengine's are found
-# through the parents (the mask and reconstruction pictures are tools:
-# tools/visualization/).
+# through the parents (the mask and reconstruction pictures are plain
+# functions of mmmask/visualization/).
 VISUALIZERS = _child('visualizer', _P.VISUALIZERS, [])
 VISBACKENDS = _child('vis_backend', _P.VISBACKENDS, [])

@@ -28,9 +28,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import (ROOT, TINY_C5, assert_finite_losses, build_mmmask_model,
-                     check_ok, contrastive_cfg, pretrained_r50, run,
-                     tiny_resnet18, write_probe)
-from test_transfer_mmdet import coco_set  # noqa: F401  (the fixture)
+                     check_ok, contrastive_cfg, run, tiny_resnet18)
 
 NO_CUDA = ('no CUDA device (torch.cuda.is_available() is False): the CUDA '
            'tests run on a GPU host, e.g. bash tools/gpu_check.sh')
@@ -328,17 +326,15 @@ def test_view_augmentation_on_cuda_equals_the_cpu():
 # NCCL pretraining, then mmdet and mmseg steps on CUDA from its checkpoint
 # --------------------------------------------------------------------------
 @pytest.fixture(scope='module')
-def nccl_checkpoint(tmp_path_factory):
-    return pretrained_r50(tmp_path_factory.mktemp('nccl'), 'densecl',
-                          dist_gpus=1)
+def nccl_checkpoint(pretrained_r50):
+    return pretrained_r50('densecl', dist_gpus=1)
 
 
 def _launch_downstream(lib, tiny, ckpt, tmp_path):
     script = osp.join(ROOT, 'tools', 'benchmarks', lib, 'dist_train.sh')
     work = str(tmp_path / 'work')
     proc = run(['env', f'PYTHON={sys.executable}', 'bash', script, tiny, ckpt,
-                '1', '--work-dir', work], extra_path=write_probe(tmp_path),
-               timeout=600)
+                '1', '--work-dir', work], timeout=600)
     check_ok(proc)
     with open(tmp_path / 'probe.json') as f:
         probe = json.load(f)
@@ -357,9 +353,8 @@ def test_nccl_pretraining_writes_a_checkpoint(nccl_checkpoint):
         "'backend': 'nccl'" in text, 'the run did not use NCCL'
 
 
-def test_mask_rcnn_step_on_cuda(nccl_checkpoint, coco_set,  # noqa: F811
-                               tmp_path):
-    from test_transfer_mmdet import DET_CONFIGS, write_tiny_det_config
+def test_mask_rcnn_step_on_cuda(nccl_checkpoint, coco_set, tmp_path):
+    from transfer_sets import DET_CONFIGS, write_tiny_det_config
     tiny = str(tmp_path / 'tiny.py')
     write_tiny_det_config(tiny, osp.join(
         DET_CONFIGS, 'mask-rcnn_r50_fpn_syncbn-1x_coco.py'), coco_set,
@@ -368,8 +363,8 @@ def test_mask_rcnn_step_on_cuda(nccl_checkpoint, coco_set,  # noqa: F811
 
 
 def test_fcn_step_on_cuda(nccl_checkpoint, tmp_path):
-    from test_transfer_mmseg import (SEG_CONFIGS, make_seg_set,
-                                     write_tiny_seg_config)
+    from transfer_sets import (SEG_CONFIGS, make_seg_set,
+                               write_tiny_seg_config)
     name = 'fcn_r50-d8_4xb4-20k_voc12aug-512x512.py'
     root = str(tmp_path / 'voc')
     make_seg_set(root, name)

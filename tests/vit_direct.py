@@ -1,6 +1,6 @@
 """Direct (loop-by-loop) computations of the ViT methods' pieces, written
-independently of mmmask's vectorised code, for tests/test_cmae.py and
-tests/test_macrl.py. Also the tiny model configs of those tests."""
+independently of mmmask's vectorised code, for
+tests/test_models/test_cmae.py and tests/test_models/test_macrl.py. Also the tiny model configs of those tests."""
 import copy
 import os.path as osp
 

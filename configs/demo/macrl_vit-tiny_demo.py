@@ -1,31 +1,52 @@
 # MACRL on the CPU in minutes: a 2-layer, 64-wide ViT with 4 px patches on
 # 32 px views of the built-in demo images (python tools/make_demo_data.py).
 # Same method as configs/macrl_vit-s-p4_cifar10.py, scaled down.
-_base_ = ['../_base_/models/macrl_vit-s-p4_32px.py',
-          '../_base_/default_runtime.py']
+_base_ = ['../_base_/default_runtime.py']
 
 data_root = 'data/demo_images/'
+img_size = 32
+patch_size = 4
+grid = img_size // patch_size
 embed_dims = 64
+
+data_preprocessor = dict(
+    type='ViewAugmentDataPreprocessor', mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375], to_rgb=True,
+    input_order='bgr',  # mmcv loads BGR
+    view_augments=[
+        # strong view
+        [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
+              saturation=0.4, hue=0.1, prob=0.8),
+         dict(type='BatchRandomGrayscale', prob=0.2,
+              channel_weights=(0.114, 0.587, 0.2989)),
+         dict(type='BatchRandomFlip', prob=0.5)],
+        [dict(type='BatchRandomFlip', prob=0.5)],  # weak view
+    ])
+
 model = dict(
+    type='MACRL',
     queue_len=256,
     feat_dim=32,
-    data_preprocessor=dict(
-        mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-        to_rgb=True, input_order='bgr',  # mmcv loads BGR
-        view_augments=[
-            # strong view
-            [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
-                  saturation=0.4, hue=0.1, prob=0.8),
-             dict(type='BatchRandomGrayscale', prob=0.2,
-                  channel_weights=(0.114, 0.587, 0.2989)),
-             dict(type='BatchRandomFlip', prob=0.5)],
-            [dict(type='BatchRandomFlip', prob=0.5)],  # weak view
-        ]),
-    backbone=dict(arch=dict(embed_dims=embed_dims, num_layers=2, num_heads=4,
-                            feedforward_channels=4 * embed_dims)),
-    decoder=dict(embed_dim=embed_dims, decoder_embed_dim=64,
-                 decoder_depth=1, decoder_num_heads=4),
-    projector=dict(in_channels=embed_dims, hid_channels=128, out_channels=32))
+    temperature=0.2,
+    lambda_rec=1.0,
+    rec_loss='l1',
+    norm_pix=True,
+    share_decoder=False,
+    detach_positive=False,
+    momentum=0.99,
+    data_preprocessor=data_preprocessor,
+    backbone=dict(type='MaskedViT',
+                  arch=dict(embed_dims=embed_dims, num_layers=2, num_heads=4,
+                            feedforward_channels=4 * embed_dims),
+                  img_size=img_size, patch_size=patch_size),
+    strong_mask=dict(type='RandomPatchMask', input_size=grid,
+                     mask_ratio=0.75),
+    weak_mask=dict(type='RandomPatchMask', input_size=grid, mask_ratio=0.5),
+    decoder=dict(type='MaskedTokenDecoder', num_patches=grid * grid,
+                 patch_size=patch_size, embed_dim=embed_dims,
+                 decoder_embed_dim=64, decoder_depth=1, decoder_num_heads=4),
+    projector=dict(type='MLPBNNeck', in_channels=embed_dims,
+                   hid_channels=128, out_channels=32, last_bias=True))
 
 # strong view: MoCo v2 augmentation; weak view: crop and flip only (MAE's)
 # Split pipeline: the data workers crop; the strong view's colour ops and

@@ -21,7 +21,7 @@ __all__ = ['DENSE_CLASSES', 'load_digits_uint8', 'demo_digit_indices',
 #: class names of :func:`make_dense_digits`' label maps
 DENSE_CLASSES = ('background', ) + tuple(f'digit {d}' for d in range(10))
 
-# the share of photographs in tools/make_demo_data.py's set (PHOTO_SHARE)
+# the share of photographs in the demo set (demo_images.PHOTO_SHARE)
 _DEMO_PHOTO_SHARE = 2 / 3
 # photographs of scikit-image that ship inside its wheel
 _SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera',

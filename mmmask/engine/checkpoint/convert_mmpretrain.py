@@ -45,13 +45,12 @@ TRAINING_STATE_KEYS = ('optimizer', 'message_hub', 'param_schedulers')
 
 
 def momentum_from_mmpretrain(momentum: float) -> float:
-    """mmpretrain's EMA ``momentum`` (1 - m, 0.001) -> mmmask's m (0.999)."""
+    """mmpretrain's EMA ``momentum`` (1 - m, 0.001) <-> mmmask's m (0.999);
+    the map is its own inverse (also :func:`momentum_to_mmpretrain`)."""
     return 1.0 - momentum
 
 
-def momentum_to_mmpretrain(momentum: float) -> float:
-    """mmmask's m (0.999) -> mmpretrain's EMA ``momentum`` (1 - m)."""
-    return 1.0 - momentum
+momentum_to_mmpretrain = momentum_from_mmpretrain
 
 
 def _one(shape):

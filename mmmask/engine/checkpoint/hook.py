@@ -14,27 +14,18 @@ __all__ = ['SafeCheckpointHook']
 
 @HOOKS.register_module()
 class SafeCheckpointHook(Hook):
-    """Store checkpoints as plain values, restore them on load, and refuse a
+    """Store checkpoints as plain values (bare-model keys,
+    :func:`~.plain.to_plain_checkpoint`: ``torch.load(weights_only=True)``
+    reads them in any process), restore them on load, and refuse a loaded
     checkpoint that does not fit the model.
 
-    ``before_save_checkpoint``: the model's keys as the bare model names them
-    (:func:`~.plain.strip_wrapper_prefix`), then
-    :func:`~.plain.to_plain_checkpoint`: the file loads with
-    ``torch.load(path, weights_only=True)`` in any process.
-
-    ``after_load_checkpoint`` (``Runner.load_checkpoint`` and
-    ``Runner.resume`` call it before the state dict reaches the model):
-    the checkpoint's tensors are compared with the model's. mmengine loads
-    with ``strict=False``, which only logs a size mismatch and leaves those
-    tensors at their random init; here a mismatched shape, a missing key or
-    an unexpected one (a checkpoint of another architecture) raises a
+    mmengine loads with ``strict=False``, which only logs a size mismatch
+    and leaves those tensors at their random init; here a mismatched shape,
+    a missing or an unexpected key raises a
     :class:`~mmmask.errors.CheckpointError` naming the first keys, unless
-    the config sets ``load_cfg = dict(allow_partial=True)`` (then it is a
-    warning and the tensors that fit are loaded; FSDP-sharded models are
-    not compared). Then the marked dicts become HistoryBuffer objects
-    again, so the logged scalars resume.
-
-    Priority ``VERY_HIGH`` makes both run before other hooks'.
+    the config sets ``load_cfg = dict(allow_partial=True)`` (a warning; the
+    tensors that fit are loaded; FSDP shards are not compared). Priority
+    ``VERY_HIGH``: before other hooks'.
 
     Args:
         warn_unknown (bool): warn naming checkpoint values that stay of

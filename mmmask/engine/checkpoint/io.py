@@ -1,13 +1,11 @@
 """Reading checkpoints safely on torch >= 2.6, writing them atomically.
 
-torch >= 2.6 loads with ``weights_only=True``; the checkpoints of
-mmengine's Runner hold, in ``message_hub``, HistoryBuffer objects (whose
-pickled state names its statistics methods as ``getattr(HistoryBuffer,
-'min')``) and numpy values, so mmengine 0.10.7 cannot read them back.
-:func:`load_checkpoint_file` allows exactly those globals; the atomic
-backend replaces a file only when its new bytes are complete;
-:func:`register_safe_loading` makes both mmengine's choice for local paths.
+mmengine's Runner checkpoints hold, in ``message_hub``, HistoryBuffer
+objects (pickled as ``getattr(HistoryBuffer, 'min')``, ...) and numpy
+values, which torch >= 2.6's ``weights_only=True`` load refuses:
+:func:`load_checkpoint_file` allows exactly those globals.
 """
+import contextlib
 import os
 import os.path as osp
 import pickle
@@ -91,12 +89,9 @@ def _unsafe_globals(filename: str) -> list:
 def load_checkpoint_file(path: Union[str, Path],
                          map_location: Any = 'cpu') -> Any:
     """Load a checkpoint written by mmengine (or mmmask), refusing anything
-    else; ``~`` is expanded.
-
-    ``torch.load(weights_only=True)`` runs inside
-    ``torch.serialization.safe_globals`` holding the part of
-    :data:`MMENGINE_CHECKPOINT_GLOBALS` not allowed already (process-wide
-    while the file is read, as torch's context manager is).
+    else; ``~`` is expanded. ``torch.load(weights_only=True)`` runs inside
+    ``torch.serialization.safe_globals`` with the missing part of
+    :data:`MMENGINE_CHECKPOINT_GLOBALS`.
 
     Raises:
         FileNotFoundError: ``path`` is not a file.
@@ -136,8 +131,7 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     return load_checkpoint_file(filename, map_location=map_location)
 
 
-def _write_all(fileobj, data: bytes) -> None:
-    """``fileobj.write(data)`` (a seam for tests that kill a write)."""
+def _write_all(fileobj, data: bytes) -> None:  # a seam for kill tests
     fileobj.write(data)
 
 
@@ -165,30 +159,22 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
             os.chmod(tmp, os.stat(target).st_mode & 0o7777)
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
-    if hasattr(os, 'O_DIRECTORY'):
-        try:
+    if hasattr(os, 'O_DIRECTORY'):  # the rename itself on disk
+        with contextlib.suppress(OSError):
             dir_fd = os.open(dirname, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return
-        try:
-            os.fsync(dir_fd)
-        except OSError:
-            pass
-        finally:
-            os.close(dir_fd)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
 
 
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's ``LocalBackend`` whose ``put`` (a plain ``open(path,
-    'wb')`` there, which a kill can leave truncated; ``save_checkpoint``
-    writes through it) is :func:`atomic_write_bytes`. Remote backends,
-    ``put_text`` and the deprecated ``file_client_args`` route are
-    untouched."""
+    """mmengine's ``LocalBackend`` whose ``put`` (``save_checkpoint``
+    writes through it; a plain ``open(path, 'wb')`` there, which a kill can
+    leave truncated) is :func:`atomic_write_bytes`."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         atomic_write_bytes(obj, filepath)
@@ -197,9 +183,8 @@ class AtomicLocalBackend(LocalBackend):
 def register_safe_loading() -> None:
     """Make mmengine read local checkpoints through :func:`load_from_local`
     (``Runner.resume`` / ``load_from``, ``PretrainedInit``) and write local
-    files through :class:`AtomicLocalBackend`, for the whole process.
-    ``tools/train.py`` calls it; a script of one's own that builds mmengine's
-    Runner should too. Calling it again changes nothing."""
+    files through :class:`AtomicLocalBackend`, for the whole process (as
+    ``tools/train.py`` does; idempotent)."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
                                      force=True)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -1,11 +1,8 @@
-"""Checkpoints of plain values: what ``torch.load(weights_only=True)``
-accepts with no allow-list, in any process (a stock mmdet / mmseg
-``Pretrained`` init_cfg), and back.
-
-:func:`to_plain_checkpoint` (on save) turns every other value into plain
-Python / tensor values, a :class:`~mmengine.logging.HistoryBuffer` into a
-marked dict that :func:`restore_checkpoint_objects` (on load) turns back.
-"""
+"""Checkpoints of plain values, which ``torch.load(weights_only=True)``
+accepts with no allow-list in any process (a stock mmdet / mmseg
+``Pretrained`` init_cfg), and back: a
+:class:`~mmengine.logging.HistoryBuffer` becomes a marked dict on save and
+an object again on load."""
 from collections import OrderedDict
 from typing import Any, Dict, List, Tuple
 
@@ -97,14 +94,11 @@ def _to_plain(obj: Any, unknown: List[str], where: str = '') -> Any:
 def to_plain_checkpoint(checkpoint: dict) -> List[str]:
     """Make ``checkpoint`` loadable by ``torch.load(weights_only=True)``,
     in place at the top level (nested containers are copied, never mutated:
-    they may be the runner's live state).
-
-    HistoryBuffer -> ``{TYPE_KEY: HISTORY_BUFFER_TYPE, 'log_history':
-    tensor, 'count_history': tensor, 'max_length': int}``; numpy arrays ->
-    tensors (numeric / bool dtypes) or nested lists; numpy scalars ->
-    Python scalars; containers are walked (namedtuples, frozensets and dict
-    subclasses other than OrderedDict become tuple, set and dict). Tensors
-    stay as they are.
+    they may be the runner's live state). HistoryBuffer -> ``{TYPE_KEY:
+    HISTORY_BUFFER_TYPE, 'log_history': tensor, 'count_history': tensor,
+    'max_length': int}``; numpy arrays -> tensors (numeric dtypes) or lists;
+    numpy scalars -> Python scalars; namedtuples, frozensets and dict
+    subclasses other than OrderedDict -> tuple, set and dict.
 
     Returns:
         list[str]: where values of other types remain (``"['meta']['x']:
@@ -142,9 +136,7 @@ def _restore(obj: Any) -> Any:
 
 def restore_checkpoint_objects(checkpoint: dict) -> None:
     """Turn :func:`to_plain_checkpoint`'s marked dicts back into
-    HistoryBuffer objects, in place at the top level (former numpy values
-    stay tensors / Python scalars; a checkpoint without marks is left
-    untouched)."""
+    HistoryBuffer objects, in place at the top level."""
     for key in list(checkpoint):
         checkpoint[key] = _restore(checkpoint[key])
 

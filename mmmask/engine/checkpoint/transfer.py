@@ -1,12 +1,9 @@
-"""Which tensors of a checkpoint a module receives, before it loads them.
-
-mmengine loads with ``strict=False``: a checkpoint of another architecture
-(a ResNet-18 into a ResNet-50, a plain stem into ``ResNetV1c``'s deep one)
-only logs a warning and leaves the module partly at its random init. The
-report here names what would be ``loaded``, ``missing``, ``mismatched``
-and ``unexpected`` (normal for a part that takes a slice: the C4 shared
-head takes ``layer4``), and a :class:`PretrainedMismatchError` stops a
-partial load. Only torch and :mod:`mmmask.errors` are imported.
+"""Which tensors of a checkpoint a module receives, before it loads them:
+mmengine's ``strict=False`` load of another architecture (a ResNet-18 into
+a ResNet-50, a plain stem into ``ResNetV1c``'s deep one) only logs a
+warning; the report here names what would be ``loaded``, ``missing``,
+``mismatched`` and ``unexpected``, and a :class:`PretrainedMismatchError`
+stops a partial load. Only torch and :mod:`mmmask.errors` are imported.
 """
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 

@@ -4,7 +4,7 @@ Every generator here returns ``dict(mask=np.ndarray[bool] (h, w), ...)``
 over the model's token grid (``True`` = masked, i.e. not shown to the
 encoder) and records its choices. Counts are exact and follow one rounding
 rule each, stated in the class docstring and checked by
-tests/test_mask_generators_token.py.
+tests/test_models/test_mask_generators_token.py.
 
 * :class:`RandomPatchMask` - MAE: ``int(L * ratio)`` tokens, uniformly.
 * :class:`BlockRandomMask` - CMAE: the grid cut into k x k token blocks,

@@ -10,6 +10,14 @@ headline: with all labels even a random network scores about 90 %). Rows:
 random init, each self-supervised method, and a supervised upper bound
 (cross-entropy on the same backbone).
 
+The views come as the project's split pipeline makes them
+(docs/pipeline.md): a ``RandomResizedCrop`` (scale 0.4-1) of the 32 px
+images to uint8, then the device stage, ``ViewAugmentDataPreprocessor`` with
+the MoCo v2 ``view_augments`` of configs/_base_/datasets/mocov2_views.py
+(colour jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5, flip p 0.5;
+MaskCo's regions and mask follow a flip); CMAE's pixel shift and MACRL's
+strong / weak views take their per-view op lists from their demo configs.
+
 The default run puts mmmask's and mmpretrain's MoCo v2 and DenseCL side by
 side (same data, augmentation, optimiser and wall-clock budget). The other
 methods run as groups with ``--methods``: saliency-guided MoCo v2 and MaskCo
@@ -153,111 +161,196 @@ def load_digits_32(seed: int):
             labels[te])
 
 
-class TwoViews:
-    """Two views per image, augmented independently per image and view and
-    vectorised over the batch (a per-image Python loop would cost more than
-    the model's step): random resized crops of scale 0.4-1 and aspect 3/4-4/3
-    (RoIAlign of each crop box to 32 x 32), colour jitter with p 0.8
-    (brightness and contrast 0.4; saturation and hue leave the gray digits
-    unchanged), Gaussian blur with p 0.5 and sigma in [0.1, 2]."""
+# the project's device stage of the views (docs/pipeline.md): the MoCo v2
+# view ops for the ResNet methods and the supervised bounds, each ViT
+# method's per-view lists from its demo config
+VIEW_CONFIGS = {
+    'mocov2': 'configs/_base_/datasets/mocov2_views.py',
+    'cmae': 'configs/demo/cmae_vit-tiny_demo.py',
+    'macrl': 'configs/demo/macrl_vit-tiny_demo.py',
+}
+MEAN, STD = 127.5, 64.0  # normalise()
 
-    def __init__(self, size=32, scale=(0.4, 1.0), ratio=(3 / 4, 4 / 3),
-                 jitter=0.4, p_jitter=0.8, p_blur=0.5, sigma=(0.1, 2.0)):
-        self.size, self.scale, self.ratio = size, scale, ratio
-        self.jitter, self.p_jitter = jitter, p_jitter
-        self.p_blur, self.sigma = p_blur, sigma
 
-    def crop(self, x):
-        from torchvision.ops import roi_align
-        n, _, h, w = x.shape
-        area = torch.empty(n).uniform_(*self.scale) * h * w
-        log_r = torch.empty(n).uniform_(math.log(self.ratio[0]),
-                                        math.log(self.ratio[1]))
-        cw = (area * log_r.exp()).sqrt().clamp(max=w)
-        ch = (area / log_r.exp()).sqrt().clamp(max=h)
-        x0 = torch.rand(n) * (w - cw)
-        y0 = torch.rand(n) * (h - ch)
-        boxes = torch.stack([torch.arange(n, dtype=torch.float), x0, y0,
-                             x0 + cw, y0 + ch], dim=1)
-        self.last_boxes = boxes[:, 1:]  # (n, 4) crop boxes, input pixels
-        return roi_align(x, boxes, self.size, spatial_scale=1.0,
-                         sampling_ratio=2, aligned=True)
+def load_config(path: str):
+    """mmengine ``Config`` of a config file under the repository root."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(ROOT, path))
 
-    def colour(self, x):
-        n = x.shape[0]
-        on = (torch.rand(n) < self.p_jitter).float().view(n, 1, 1, 1)
-        b = 1 + torch.empty(n, 1, 1, 1).uniform_(-self.jitter, self.jitter)
-        c = 1 + torch.empty(n, 1, 1, 1).uniform_(-self.jitter, self.jitter)
-        y = (x * b).clamp(0, 255)
-        mean = y.mean(dim=(1, 2, 3), keepdim=True)
-        y = ((y - mean) * c + mean).clamp(0, 255)
-        return on * y + (1 - on) * x
 
-    def blur(self, x, k=5):
-        n, ch = x.shape[:2]
-        sig = torch.empty(n).uniform_(*self.sigma)
-        t = torch.arange(k, dtype=torch.float) - k // 2
-        g = torch.exp(-t[None] ** 2 / (2 * sig[:, None] ** 2))
-        g = (g / g.sum(1, keepdim=True)).repeat_interleave(ch, 0)  # (n*ch, k)
-        y = x.reshape(1, n * ch, *x.shape[2:])
-        y = F.conv2d(F.pad(y, (k // 2, ) * 4, mode='reflect'),
-                     g.view(-1, 1, 1, k), groups=n * ch)
-        y = F.conv2d(y, g.view(-1, 1, k, 1), groups=n * ch).view_as(x)
-        on = (torch.rand(n) < self.p_blur).float().view(n, 1, 1, 1)
-        return on * y + (1 - on) * x
+def view_augments(kind: str) -> list:
+    """The device stage's op configs (``BATCH_AUGMENTS``) of a view kind:
+    ``'mocov2'``: ``view_augments`` of configs/_base_/datasets/
+    mocov2_views.py (one list for every view); ``'cmae'`` / ``'macrl'``:
+    the per-view lists of their demo configs' data_preprocessor."""
+    cfg = load_config(VIEW_CONFIGS[kind])
+    ops = (cfg.view_augments if kind == 'mocov2' else
+           cfg.model.data_preprocessor.view_augments)
+    return [[dict(o) for o in v] if isinstance(v, (list, tuple)) else dict(v)
+            for v in ops]
 
-    def one_view(self, batch):
-        return normalise(self.blur(self.colour(self.crop(batch.float()))))
 
-    def __call__(self, batch: torch.Tensor):
-        """Two views of the batch; ``self.boxes`` keeps their crop boxes
-        (2, n, 4) in the input's pixels."""
-        # Small element-wise ops: one thread is ~50x faster than two on this
-        # 2-vCPU machine (thread wake-up dominates).
+def cmae_shift_cfg() -> tuple:
+    """(max_shift, flip prob) of CMAE's ``PixelShiftViews`` in its demo
+    config (the flip of the whole crop runs before the shift, on the CPU)."""
+    cfg = load_config(VIEW_CONFIGS['cmae'])
+    pv = next(t for t in cfg.train_pipeline
+              if t['type'] == 'PixelShiftViews')
+    flip = next(t for t in pv['base_transforms'] if t['type'] == 'RandomFlip')
+    return int(pv['max_shift']), float(flip['prob'])
+
+
+def view_stage(kind: str = 'mocov2', ops=None):
+    """A ``ViewAugmentDataPreprocessor`` with the ``view_augments`` of
+    ``kind`` (or ``ops``), on RGB uint8 views, normalised as
+    :func:`normalise`."""
+    from mmmask.registry import MODELS
+    return MODELS.build(dict(
+        type='ViewAugmentDataPreprocessor', mean=[MEAN] * 3, std=[STD] * 3,
+        to_rgb=False, input_order='rgb',
+        view_augments=view_augments(kind) if ops is None else ops,
+        cpu_chunk=CPU_CHUNK))
+
+
+# samples per sub-batch of the device stage on the CPU (the preprocessor's
+# default of 8 suits 224 px views; at 32 px its Python overhead dominates)
+CPU_CHUNK = 128
+
+
+def single_thread(fn):
+    """Run ``fn`` with one intra-op thread: the views' small element-wise
+    ops are much faster on one thread than on two on this 2-vCPU machine
+    (thread wake-up dominates)."""
+    def wrapped(*a, **kw):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            out = []
-            boxes = []
-            for _ in range(2):
-                out.append(self.one_view(batch))
-                boxes.append(self.last_boxes)
-            self.boxes = torch.stack(boxes)
-            return out
+            return fn(*a, **kw)
         finally:
             torch.set_num_threads(threads)
+    return wrapped
 
 
-def macrl_views(views: TwoViews, batch: torch.Tensor):
-    """MACRL's asymmetric views: [strong (crop, colour, blur), weak
-    (crop only)]."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return [views.one_view(batch),
-                normalise(views.crop(batch.float()))]
-    finally:
-        torch.set_num_threads(threads)
+class DeviceViews:
+    """Views as the split pipeline makes them: a crop on the "CPU side",
+    the rest by the project's device stage.
+
+    * crop: ``RandomResizedCrop``'s parameter draw (mmpretrain: up to 10
+      tries of area ``U[scale] * h * w`` and log-uniform aspect ratio,
+      rounded to whole pixels, the first that fits; else the whole image),
+      vectorised over the batch, then a bilinear resize of the box to
+      ``size`` (RoIAlign with one sample per output pixel: cv2's
+      ``INTER_LINEAR`` sampling points), rounded to uint8; ``last_boxes``
+      keeps the boxes (n, 4) in input pixels;
+    * the device stage: ``ViewAugmentDataPreprocessor`` with ``kind``'s
+      ``view_augments`` (:func:`view_stage`; MoCo v2's: colour jitter p 0.8,
+      grayscale p 0.2, blur p 0.5, flip p 0.5), which draws its parameters
+      from its own seeded stream, updates MaskCo's regions and mask on a
+      flip, and normalises.
+    """
+
+    def __init__(self, size=32, kind='mocov2', scale=(0.4, 1.0),
+                 ratio=(3 / 4, 4 / 3), attempts=10):
+        self.size, self.kind, self.scale, self.ratio = size, kind, scale, \
+            ratio
+        self.attempts = attempts
+        self.stage = view_stage(kind)
+
+    def crop_boxes(self, n: int, h: int, w: int) -> torch.Tensor:
+        """(n, 4) float boxes (x0, y0, x1, y1), whole pixels."""
+        t = self.attempts
+        area = torch.empty(n, t).uniform_(*self.scale) * (h * w)
+        ratio = torch.empty(n, t).uniform_(
+            math.log(self.ratio[0]), math.log(self.ratio[1])).exp()
+        tw = torch.round(torch.sqrt(area * ratio))
+        th = torch.round(torch.sqrt(area / ratio))
+        ok = (tw > 0) & (tw <= w) & (th > 0) & (th <= h)
+        first = ok.to(torch.uint8).argmax(1, keepdim=True)
+        found = ok.any(1)
+        # the fallback: the whole (square) image, whose ratio 1 is in range
+        tw = torch.where(found, tw.gather(1, first).squeeze(1),
+                         torch.tensor(float(w)))
+        th = torch.where(found, th.gather(1, first).squeeze(1),
+                         torch.tensor(float(h)))
+        x0 = torch.floor(torch.rand(n) * (w - tw + 1))
+        y0 = torch.floor(torch.rand(n) * (h - th + 1))
+        return torch.stack([x0, y0, x0 + tw, y0 + th], dim=1)
+
+    def crop(self, x: torch.Tensor, size=None) -> torch.Tensor:
+        """uint8 crops (n, 3, size, size) of ``x`` (n, 3, h, w) uint8."""
+        from torchvision.ops import roi_align
+        n, _, h, w = x.shape
+        boxes = self.crop_boxes(n, h, w)
+        self.last_boxes = boxes
+        rois = torch.cat([torch.arange(n, dtype=torch.float)[:, None],
+                          boxes], dim=1)
+        out = roi_align(x.float(), rois, size or self.size, spatial_scale=1.0,
+                        sampling_ratio=1, aligned=True)
+        return out.round_().clamp_(0, 255).to(torch.uint8)
+
+    def augment(self, views, samples=None):
+        """The device stage on uint8 views: normalised float views."""
+        out = self.stage(dict(inputs=list(views), data_samples=samples),
+                         training=True)
+        return out['inputs']
+
+    @single_thread
+    def one_view(self, batch: torch.Tensor) -> torch.Tensor:
+        """One normalised view of the batch (the supervised bound's)."""
+        return self.augment([self.crop(batch)])[0]
+
+    @single_thread
+    def __call__(self, batch: torch.Tensor, samples_fn=None):
+        """Two views of the batch (normalised), and the data samples that
+        ``samples_fn(boxes)`` makes from the crop boxes (2, n, 4) before the
+        device stage (which mirrors their regions on a flip); ``boxes``
+        keeps the boxes."""
+        crops, boxes = [], []
+        for _ in range(2):
+            crops.append(self.crop(batch))
+            boxes.append(self.last_boxes)
+        self.boxes = torch.stack(boxes)
+        samples = samples_fn(self.boxes) if samples_fn else None
+        return self.augment(crops, samples), samples
 
 
-def cmae_views(views: TwoViews, batch: torch.Tensor, shift: int = 4):
-    """CMAE's pixel-shifted views: one crop of side size + shift; online =
+class MACRLViews(DeviceViews):
+    """MACRL's asymmetric views as its demo config makes them: two crops,
+    then [strong (colour jitter, grayscale, flip), weak (flip only)] on the
+    device."""
+
+    def __init__(self, size=32, **kw):
+        super().__init__(size, kind='macrl', **kw)
+
+
+class CMAEViews(DeviceViews):
+    """CMAE's pixel-shifted views as ``PixelShiftViews`` in its demo config
+    makes them: one crop of side size + max_shift, flipped as a whole with
+    p 0.5 (``BatchRandomFlip``, from a generator of the train seed); online =
     its top-left size x size, target = the window shifted by (dh, dw) ~
-    U{0..shift} with colour and blur."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        size = views.size
-        views.size = size + shift
-        big = views.crop(batch.float())
-        views.size = size
-        d = torch.randint(0, shift + 1, (len(big), 2))
-        target = torch.stack([b[:, i:i + size, j:j + size]
-                              for b, (i, j) in zip(big, d.tolist())])
-        return [normalise(big[..., :size, :size]),
-                normalise(views.blur(views.colour(target)))]
-    finally:
-        torch.set_num_threads(threads)
+    U{0..max_shift - 1}; on the device, colour ops on the target only."""
+
+    def __init__(self, size=32, **kw):
+        super().__init__(size, kind='cmae', **kw)
+        from mmmask.registry import BATCH_AUGMENTS
+        self.shift, prob = cmae_shift_cfg()
+        self.flip = BATCH_AUGMENTS.build(dict(type='BatchRandomFlip',
+                                              prob=prob))
+        self.gen = torch.Generator().manual_seed(torch.initial_seed() + 1)
+
+    @single_thread
+    def __call__(self, batch: torch.Tensor, samples_fn=None):
+        s = self.size
+        big = self.flip(self.crop(batch, s + self.shift).float(),
+                        self.gen).to(torch.uint8)
+        n = len(big)
+        d = torch.randint(0, self.shift, (n, 2))
+        rows = (d[:, 0, None] + torch.arange(s))[:, None, :, None]
+        cols = (d[:, 1, None] + torch.arange(s))[:, None, None, :]
+        target = big[torch.arange(n)[:, None, None, None],
+                     torch.arange(3)[None, :, None, None], rows, cols]
+        online = big[..., :s, :s].contiguous()
+        return self.augment([online, target], None), None
 
 
 def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator,
@@ -453,18 +546,21 @@ def pretrain(name, args, data, max_steps=None):
     train_x = data[0]
     model = build_method(name, args)
     model.train()
-    views = TwoViews(size=args.view_size)
+    method = name.split('-')[1]
+    views = dict(cmae=CMAEViews, macrl=MACRLViews).get(
+        method, DeviceViews)(size=args.view_size)
     opt = make_optimizer(model.parameters(), family(name), args)
     rng = np.random.default_rng(train_seed(args))
     np.random.seed(train_seed(args))  # in-model masks (the runner seeds it)
-    make_views = dict(cmae=cmae_views, macrl=macrl_views).get(
-        name.split('-')[1], lambda v, x: v(x))
+    samples_fn = None
+    if method == 'maskco':
+        def samples_fn(boxes):
+            return maskco_samples(boxes, args.view_size, rng,
+                                  train_x.shape[-2:])
 
     def step(idx):
-        inputs = make_views(views, train_x[idx])
-        samples = (maskco_samples(views.boxes, inputs[0].shape[-1], rng,
-                                  train_x.shape[-2:])
-                   if name.endswith('maskco') else [])
+        inputs, samples = views(train_x[idx], samples_fn)
+        samples = samples or []
         losses = model.loss(inputs, samples)
         loss = sum(v for v in losses.values())
         if not torch.isfinite(loss):
@@ -502,12 +598,12 @@ def supervised(args, train_x, train_y, kind='resnet'):
     net = random_backbone(args, kind)
     net.train()
     head = nn.Linear(feat_channels(args, kind), 10)
-    views = TwoViews()
+    views = DeviceViews()
     opt = make_optimizer(list(net.parameters()) + list(head.parameters()),
                          kind, args)
 
     def step(idx):
-        x = views(train_x[idx])[0]
+        x = views.one_view(train_x[idx])
         loss = F.cross_entropy(head(pooled(net(x)[-1])), train_y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()

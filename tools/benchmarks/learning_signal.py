@@ -421,84 +421,92 @@ def pooled(out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def vit_method_cfg(method: str, args):
-    """CMAE / MACRL on the small ViT (decoders of 1 block, 64 wide)."""
-    d, grid = args.vit_dims, 8
-    decoder = dict(type='MaskedTokenDecoder', num_patches=grid * grid,
-                   patch_size=4, embed_dim=d, decoder_embed_dim=64,
-                   decoder_depth=1, decoder_num_heads=4)
-    if method == 'cmae':
-        return dict(
-            type='CMAE', momentum=0.99, temperature=0.07,
-            backbone=backbone_cfg(args, 'vit'),
-            mask_generator=dict(type='BlockRandomMask', input_size=grid,
-                                block_size=2, mask_ratio=0.65),
-            pixel_decoder=decoder,
-            feature_decoder=dict(decoder, predict_feature_dim=d),
-            projector=dict(type='MLPBNNeck', in_channels=d,
-                           hid_channels=4 * d, out_channels=args.feat_dim),
-            predictor=dict(type='MLPBNNeck', in_channels=args.feat_dim,
-                           hid_channels=4 * d, out_channels=args.feat_dim))
+# the config each mmmask method's model is built from (a demo config, or the
+# recipe where a method has none), plus the 32 px overrides of method_cfg
+METHOD_CONFIGS = {
+    'mocov2': 'configs/demo/mocov2_r18_demo.py',
+    'densecl': 'configs/demo/densecl_r18_demo.py',
+    'saliency_mocov2': 'configs/saliency_mocov2_r50.py',
+    'maskco': 'configs/maskco_r50.py',
+    'cmae': 'configs/demo/cmae_vit-tiny_demo.py',
+    'macrl': 'configs/demo/macrl_vit-tiny_demo.py',
+}
+
+
+def method_cfg(method: str, args) -> dict:
+    """The model config of an mmmask method: ``model`` of its config
+    (:data:`METHOD_CONFIGS`) with the overrides of this benchmark's setting
+    (backbone, widths, queue, feature dim, momentum, temperature; views
+    come from :class:`DeviceViews`, so no data preprocessor). Everything
+    not overridden here comes from the config."""
+    cfg = load_config(METHOD_CONFIGS[method]).model.to_dict()
+    cfg.pop('data_preprocessor', None)
+    kind = 'vit' if method in ('cmae', 'macrl') else 'resnet'
+    c, f = feat_channels(args, kind), args.feat_dim
+    cfg['backbone'] = backbone_cfg(args, kind)
+    cfg['momentum'] = 0.99  # a short run: a faster key encoder
+    if kind == 'resnet':
+        cfg.update(queue_len=args.queue_len, feat_dim=f)
+        cfg['neck'].update(in_channels=c, hid_channels=c, out_channels=f)
+        cfg['head'].update(temperature=0.2)
+    if method == 'saliency_mocov2':
+        # the masks at 32 px (pixel sizes scaled), the 'mean' fill and
+        # saliency from C2: at 32 px the 'hp' filter leaves little of a
+        # digit and C5 is 1 x 1 (docs/benchmarks.md, "The masked ResNet
+        # methods")
+        cfg.update(
+            saliency_layer='layer1',
+            query_mask=dict(type='SaliencyGridMaskGenerator',
+                            base_size=args.view_size),
+            hard_negative_mask=dict(type='ForegroundMaskGenerator',
+                                    base_size=args.view_size),
+            fill=dict(type='MeanFill', mode='image'),
+            hard_negative_fill=dict(type='MeanFill', mode='image'))
+    elif method == 'maskco':
+        cfg['mask_head'].update(in_channels=c)
+    elif method == 'cmae':  # decoders of 1 block, 64 wide (the demo's)
+        cfg['pixel_decoder'].update(embed_dim=c)
+        cfg['feature_decoder'].update(embed_dim=c, predict_feature_dim=c)
+        cfg['projector'].update(in_channels=c, hid_channels=4 * c,
+                                out_channels=f)
+        cfg['predictor'].update(in_channels=f, hid_channels=4 * c,
+                                out_channels=f)
+    elif method == 'macrl':
+        cfg.update(queue_len=args.queue_len, feat_dim=f)
+        cfg['decoder'].update(embed_dim=c)
+        cfg['projector'].update(in_channels=c, hid_channels=4 * c,
+                                out_channels=f)
+    return cfg
+
+
+def mmpretrain_cfg(method: str, args) -> dict:
+    """mmpretrain's MoCo v2 / DenseCL in the same setting (mmpretrain
+    writes the momentum as 1 - m)."""
+    c = feat_channels(args)
     return dict(
-        type='MACRL', queue_len=args.queue_len, feat_dim=args.feat_dim,
-        temperature=0.2, momentum=0.99, backbone=backbone_cfg(args, 'vit'),
-        strong_mask=dict(type='RandomPatchMask', input_size=grid,
-                         mask_ratio=0.75),
-        weak_mask=dict(type='RandomPatchMask', input_size=grid,
-                       mask_ratio=0.5),
-        decoder=decoder,
-        projector=dict(type='MLPBNNeck', in_channels=d, hid_channels=4 * d,
-                       out_channels=args.feat_dim, last_bias=True))
+        type='MoCo' if method == 'mocov2' else 'DenseCL',
+        backbone=backbone_cfg(args), queue_len=args.queue_len,
+        feat_dim=args.feat_dim, momentum=0.01,
+        neck=dict(type='MoCoV2Neck' if method == 'mocov2' else 'DenseCLNeck',
+                  in_channels=c, hid_channels=c, out_channels=args.feat_dim),
+        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+                  temperature=0.2))
 
 
 def build_method(name: str, args):
+    """The model of ``name`` ('mmmask-mocov2', ...), initialised from the
+    train seed."""
     lib, method = name.split('-')
-    channels = args.base_channels * 8
-    common = dict(backbone=backbone_cfg(args), queue_len=args.queue_len,
-                  feat_dim=args.feat_dim)
     torch.manual_seed(train_seed(args))
-    if family(name) == 'vit':
+    if lib == 'mmmask':
         from mmmask.registry import MODELS
-        model = MODELS.build(vit_method_cfg(method, args))
-    elif lib == 'mmmask':
-        from mmmask.registry import MODELS
-        neck = dict(type='DenseProjectionNeck' if method == 'densecl' else
-                    'MLPProjectionNeck', in_channels=channels,
-                    hid_channels=channels, out_channels=args.feat_dim)
-        extra = dict(
-            mocov2=dict(type='MoCoV2'), densecl=dict(type='DenseCL'),
-            # the paper's masks and fills at 32 px (pixel sizes scaled), the
-            # 'mean' fill and saliency from C2: at 32 px the 'hp' filter
-            # leaves little of a digit and C5 is 1 x 1 (the measurements:
-            # docs/benchmarks.md, "The masked ResNet methods")
-            saliency_mocov2=dict(
-                type='SaliencyMoCoV2', saliency_layer='layer1',
-                query_mask=dict(type='SaliencyGridMaskGenerator',
-                                base_size=args.view_size),
-                hard_negative_mask=dict(type='ForegroundMaskGenerator',
-                                        base_size=args.view_size),
-                fill=dict(type='MeanFill', mode='image'),
-                hard_negative_fill=dict(type='MeanFill', mode='image')),
-            maskco=dict(type='MaskCo', mask_head=dict(
-                type='MaskPredictionHead', in_channels=channels)))[method]
-        model = MODELS.build(dict(
-            momentum=0.99, neck=neck,
-            head=dict(type='InfoNCEHead', temperature=0.2), **extra,
-            **common))
+        model = MODELS.build(method_cfg(method, args))
     else:
         import mmpretrain.models  # noqa: F401
         from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
-        neck = dict(type='MoCoV2Neck' if method == 'mocov2' else
-                    'DenseCLNeck', in_channels=channels, hid_channels=channels,
-                    out_channels=args.feat_dim)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
-            model = MODELS.build(dict(
-                type='MoCo' if method == 'mocov2' else 'DenseCL',
-                momentum=0.01, neck=neck,
-                head=dict(type='ContrastiveHead',
-                          loss=dict(type='CrossEntropyLoss'),
-                          temperature=0.2), **common))
+            model = MODELS.build(mmpretrain_cfg(method, args))
     model.init_weights()
     return model
 

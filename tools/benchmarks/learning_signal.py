@@ -18,31 +18,36 @@ the MoCo v2 ``view_augments`` of configs/_base_/datasets/mocov2_views.py
 MaskCo's regions and mask follow a flip); CMAE's pixel shift and MACRL's
 strong / weak views take their per-view op lists from their demo configs.
 
+Each mmmask method's model is ``model`` of its config (configs/demo/*.py;
+saliency-guided MoCo v2 and MaskCo, which have none: their recipes) with
+the overrides of this small setting (``method_cfg``: backbone, widths,
+queue, feature dim, momentum, temperature, the saliency method's masks,
+fill and layer); mmpretrain's MoCo v2 / DenseCL are built from their
+registry in the same setting.
+
 The default run puts mmmask's and mmpretrain's MoCo v2 and DenseCL side by
 side (same data, augmentation, optimiser and wall-clock budget). The other
 methods run as groups with ``--methods``: saliency-guided MoCo v2 and MaskCo
 with mmmask's MoCo v2 as their reference (by default with as many steps as
 that MoCo v2 made, see ``--extension-budget``), and the ViT methods (CMAE,
 MACRL), which pretrain a small ViT (4 px patches, AdamW) with their own
-random-init and supervised rows and their views built as their pipelines
-build them (pixel shift; strong / weak corruption).
+random-init and supervised rows.
 
-The budget: in their first 300-500 steps the ResNet methods here (MoCo v2
-included) first lose few-shot accuracy against the random network and then
-gain it back, and where a run stands in that dip at a given step moves its
-gain by up to 25 points from one training seed (``--train-seed``) to the
-next. In the runs of docs/benchmarks.md every method had gained at least 13
-points by 600 steps and at least 18 by 800. The default 180 s gives MoCo v2
-about 600 steps on 2 cores; the masked methods' group is run for 800 steps.
+Budgets: every ResNet method here first loses few-shot accuracy and then
+wins it back, so short budgets and single seeds mislead (docs/benchmarks.md,
+"The budget"); compare step budgets over several ``--train-seed`` values.
 
-Example::
+Example (the commands of docs/benchmarks.md; step budgets and one thread
+are independent of the machine's load)::
 
-    python tools/benchmarks/learning_signal.py             # ~13 min on 2 cores
-    python tools/benchmarks/learning_signal.py --methods \
-        mmmask-saliency_mocov2 mmmask-maskco --steps 800 \
-        --supervised-budget-s 40                            # ~11 min
-    python tools/benchmarks/learning_signal.py --budget-s 120 \
-        --methods mmmask-cmae mmmask-macrl                  # the ViT methods
+    python tools/benchmarks/learning_signal.py             # 180 s per method
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --methods mmmask-mocov2 mmmask-densecl --steps 600
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --methods mmmask-saliency_mocov2 mmmask-maskco --steps 800 \
+        --supervised-budget-s 40
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --methods mmmask-cmae --steps 194 --supervised-budget-s 40
     python tools/benchmarks/learning_signal.py --budget-s 2 --batch 16 \
         --queue-len 64 --methods mmmask-mocov2               # seconds
 """

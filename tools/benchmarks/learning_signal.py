@@ -122,6 +122,11 @@ def parse_args(argv=None):
     p.add_argument('--base-channels', type=int, default=32)
     p.add_argument('--view-size', type=int, default=32,
                    help='side of the two views (crops are resized to it)')
+    p.add_argument('--view-ops', default='config', choices=['config', 'scaled'],
+                   help="config: the device-stage ops of the configs as they "
+                   "are (made for 224 px photographs); scaled: the same ops "
+                   "with the blur's sigma range scaled by view size / 224 "
+                   "and no flip (a digit's mirror image is another shape)")
     p.add_argument('--vit-dims', type=int, default=128,
                    help='ViT methods: width (4 px patches, 8 x 8 tokens)')
     p.add_argument('--vit-layers', type=int, default=4)
@@ -191,8 +196,30 @@ def view_augments(kind: str) -> list:
     cfg = load_config(VIEW_CONFIGS[kind])
     ops = (cfg.view_augments if kind == 'mocov2' else
            cfg.model.data_preprocessor.view_augments)
-    return [[dict(o) for o in v] if isinstance(v, (list, tuple)) else dict(v)
-            for v in ops]
+    ops = [[dict(o) for o in v] if isinstance(v, (list, tuple)) else dict(v)
+           for v in ops]
+    return scale_ops(ops) if VIEW_OPS['mode'] == 'scaled' else ops
+
+
+# --view-ops (set by main): 'config' or 'scaled', and the view size
+VIEW_OPS = dict(mode='config', size=32)
+
+
+def scale_ops(ops):
+    """``ops`` (a list of op configs, or one list per view) for
+    ``--view-ops scaled``: blur sigma ranges times view size / 224, flips
+    dropped."""
+    if ops and isinstance(ops[0], list):
+        return [scale_ops(v) for v in ops]
+    out = []
+    for o in ops:
+        if o['type'] == 'BatchRandomFlip':
+            continue
+        if o['type'] == 'BatchGaussianBlur':
+            f = VIEW_OPS['size'] / 224
+            o = dict(o, sigma_range=tuple(s * f for s in o['sigma_range']))
+        out.append(o)
+    return out
 
 
 def cmae_shift_cfg() -> tuple:
@@ -686,6 +713,7 @@ def quiet_logs():
 
 def main(argv=None):
     args = parse_args(argv)
+    VIEW_OPS.update(mode=args.view_ops, size=args.view_size)
     quiet_logs()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -161,6 +161,64 @@ def test_learning_signal_learning_curve(capsys):
     assert len(_table_rows(out, {'mmmask-mocov2'})) == 3  # row + 2 points
 
 
+def test_learning_signal_models_come_from_the_configs():
+    """Each mmmask method's model is its config's ``model`` (demo config or
+    recipe) with the benchmark's overrides; no data preprocessor (the views
+    come from the device stage of the view configs)."""
+    from mmengine.config import Config
+    bench = _load('learning_signal')
+    args = bench.parse_args(TINY_RESNET + ['--feat-dim', '16'])
+    for method, path in bench.METHOD_CONFIGS.items():
+        ref = Config.fromfile(osp.join(ROOT, path)).model
+        cfg = bench.method_cfg(method, args)
+        kind = 'vit' if method in ('cmae', 'macrl') else 'resnet'
+        assert cfg['type'] == ref.type
+        assert 'data_preprocessor' not in cfg
+        assert cfg['backbone'] == bench.backbone_cfg(args, kind)
+        assert cfg['momentum'] == 0.99
+        if 'queue_len' in ref:
+            assert (cfg['queue_len'], cfg['feat_dim']) == (16, 16)
+        for key in set(ref) - {'data_preprocessor', 'backbone', 'momentum',
+                               'queue_len', 'feat_dim'}:
+            # the rest is the config's, or the config's part updated
+            assert key in cfg
+            if not isinstance(ref[key], dict):
+                assert cfg[key] == ref[key] or key in (
+                    'saliency_layer', ), (method, key)
+            elif cfg[key].get('type', ref[key].get('type')) == \
+                    ref[key].get('type'):
+                assert set(ref[key]) <= set(cfg[key]), (method, key)
+
+
+def test_learning_signal_views_use_the_device_stage():
+    """The views' device stage is ViewAugmentDataPreprocessor with the
+    configs' view_augments; crops are uint8 boxes of scale 0.4-1."""
+    from mmengine.config import Config
+    bench = _load('learning_signal')
+    ops = Config.fromfile(osp.join(
+        ROOT, 'configs/_base_/datasets/mocov2_views.py')).view_augments
+    views = bench.DeviceViews(size=16)
+    stage = views.stage
+    assert type(stage).__name__ == 'ViewAugmentDataPreprocessor'
+    assert [type(op).__name__ for op in stage.view_augments[0]] == \
+        [op['type'] for op in ops]
+    x = torch.randint(0, 256, (6, 3, 32, 32), dtype=torch.uint8)
+    crop = views.crop(x)
+    assert crop.dtype == torch.uint8 and crop.shape == (6, 3, 16, 16)
+    b = views.crop_boxes(2000, 32, 32)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / 1024
+    assert area.min() >= 0.35 and area.max() <= 1.0
+    assert torch.equal(b, b.round()) and (b[:, 2:] <= 32).all()
+    out, samples = views(x)
+    assert samples is None and len(out) == 2 and out[0].dtype == torch.float32
+    macrl = bench.MACRLViews(size=16).stage.view_augments
+    assert [type(op).__name__ for op in macrl[1]] == ['BatchRandomFlip']
+    cmae = bench.CMAEViews(size=16)
+    assert cmae.stage.view_augments[0] == []
+    online, target = cmae(x)[0]
+    assert online.shape == target.shape == (6, 3, 16, 16)
+
+
 def test_pipeline_speed_smallest_setting(capsys):
     bench = _load('pipeline_speed')
     rows = bench.main(['--images', '8', '--rounds', '1', '--batch', '4'])

@@ -11,7 +11,7 @@ photographs scikit-image / scikit-learn ship, with a per-pixel label map of
 Each method pretrains the same small backbone (mmpretrain's ResNet-18 with
 ``--base-channels`` channels, random init from the seed) for the same
 number of steps on the training images without their labels, with
-learning_signal.py's machinery (its models, vectorised two-view
+learning_signal.py's machinery (its models, device-stage two-view
 augmentation and loop; ``--view-size`` px views so that C5 is a grid, not
 one cell: 2 x 2 at 64 px). Rows: random init, mmmask's MoCo v2, DenseCL,
 MaskCo and saliency-guided MoCo v2, mmpretrain's MoCo v2 and DenseCL. Each

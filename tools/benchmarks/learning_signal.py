@@ -10,31 +10,44 @@ headline: with all labels even a random network scores about 90 %). Rows:
 random init, each self-supervised method, and a supervised upper bound
 (cross-entropy on the same backbone).
 
+The views come as the project's split pipeline makes them
+(docs/pipeline.md): a ``RandomResizedCrop`` (scale 0.4-1) of the 32 px
+images to uint8, then the device stage, ``ViewAugmentDataPreprocessor`` with
+the MoCo v2 ``view_augments`` of configs/_base_/datasets/mocov2_views.py
+(colour jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5, flip p 0.5;
+MaskCo's regions and mask follow a flip); CMAE's pixel shift and MACRL's
+strong / weak views take their per-view op lists from their demo configs.
+
+Each mmmask method's model is ``model`` of its config (configs/demo/*.py;
+saliency-guided MoCo v2 and MaskCo, which have none: their recipes) with
+the overrides of this small setting (``method_cfg``: backbone, widths,
+queue, feature dim, momentum, temperature, the saliency method's masks,
+fill and layer); mmpretrain's MoCo v2 / DenseCL are built from their
+registry in the same setting.
+
 The default run puts mmmask's and mmpretrain's MoCo v2 and DenseCL side by
 side (same data, augmentation, optimiser and wall-clock budget). The other
 methods run as groups with ``--methods``: saliency-guided MoCo v2 and MaskCo
 with mmmask's MoCo v2 as their reference (by default with as many steps as
 that MoCo v2 made, see ``--extension-budget``), and the ViT methods (CMAE,
 MACRL), which pretrain a small ViT (4 px patches, AdamW) with their own
-random-init and supervised rows and their views built as their pipelines
-build them (pixel shift; strong / weak corruption).
+random-init and supervised rows.
 
-The budget: in their first 300-500 steps the ResNet methods here (MoCo v2
-included) first lose few-shot accuracy against the random network and then
-gain it back, and where a run stands in that dip at a given step moves its
-gain by up to 25 points from one training seed (``--train-seed``) to the
-next. In the runs of docs/benchmarks.md every method had gained at least 13
-points by 600 steps and at least 18 by 800. The default 180 s gives MoCo v2
-about 600 steps on 2 cores; the masked methods' group is run for 800 steps.
+Budgets: every ResNet method here first loses few-shot accuracy and then
+wins it back, so short budgets and single seeds mislead (docs/benchmarks.md,
+"The budget"); compare step budgets over several ``--train-seed`` values.
 
-Example::
+Example (the commands of docs/benchmarks.md; step budgets and one thread
+are independent of the machine's load)::
 
-    python tools/benchmarks/learning_signal.py             # ~13 min on 2 cores
-    python tools/benchmarks/learning_signal.py --methods \
-        mmmask-saliency_mocov2 mmmask-maskco --steps 800 \
-        --supervised-budget-s 40                            # ~11 min
-    python tools/benchmarks/learning_signal.py --budget-s 120 \
-        --methods mmmask-cmae mmmask-macrl                  # the ViT methods
+    python tools/benchmarks/learning_signal.py             # 180 s per method
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --methods mmmask-mocov2 mmmask-densecl --steps 600
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --methods mmmask-saliency_mocov2 mmmask-maskco --steps 800 \
+        --supervised-budget-s 40
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --methods mmmask-cmae --steps 194 --supervised-budget-s 40
     python tools/benchmarks/learning_signal.py --budget-s 2 --batch 16 \
         --queue-len 64 --methods mmmask-mocov2               # seconds
 """
@@ -109,6 +122,11 @@ def parse_args(argv=None):
     p.add_argument('--base-channels', type=int, default=32)
     p.add_argument('--view-size', type=int, default=32,
                    help='side of the two views (crops are resized to it)')
+    p.add_argument('--view-ops', default='config', choices=['config', 'scaled'],
+                   help="config: the device-stage ops of the configs as they "
+                   "are (made for 224 px photographs); scaled: the same ops "
+                   "with the blur's sigma range scaled by view size / 224 "
+                   "and no flip (a digit's mirror image is another shape)")
     p.add_argument('--vit-dims', type=int, default=128,
                    help='ViT methods: width (4 px patches, 8 x 8 tokens)')
     p.add_argument('--vit-layers', type=int, default=4)
@@ -153,111 +171,218 @@ def load_digits_32(seed: int):
             labels[te])
 
 
-class TwoViews:
-    """Two views per image, augmented independently per image and view and
-    vectorised over the batch (a per-image Python loop would cost more than
-    the model's step): random resized crops of scale 0.4-1 and aspect 3/4-4/3
-    (RoIAlign of each crop box to 32 x 32), colour jitter with p 0.8
-    (brightness and contrast 0.4; saturation and hue leave the gray digits
-    unchanged), Gaussian blur with p 0.5 and sigma in [0.1, 2]."""
+# the project's device stage of the views (docs/pipeline.md): the MoCo v2
+# view ops for the ResNet methods and the supervised bounds, each ViT
+# method's per-view lists from its demo config
+VIEW_CONFIGS = {
+    'mocov2': 'configs/_base_/datasets/mocov2_views.py',
+    'cmae': 'configs/demo/cmae_vit-tiny_demo.py',
+    'macrl': 'configs/demo/macrl_vit-tiny_demo.py',
+}
+MEAN, STD = 127.5, 64.0  # normalise()
 
-    def __init__(self, size=32, scale=(0.4, 1.0), ratio=(3 / 4, 4 / 3),
-                 jitter=0.4, p_jitter=0.8, p_blur=0.5, sigma=(0.1, 2.0)):
-        self.size, self.scale, self.ratio = size, scale, ratio
-        self.jitter, self.p_jitter = jitter, p_jitter
-        self.p_blur, self.sigma = p_blur, sigma
 
-    def crop(self, x):
-        from torchvision.ops import roi_align
-        n, _, h, w = x.shape
-        area = torch.empty(n).uniform_(*self.scale) * h * w
-        log_r = torch.empty(n).uniform_(math.log(self.ratio[0]),
-                                        math.log(self.ratio[1]))
-        cw = (area * log_r.exp()).sqrt().clamp(max=w)
-        ch = (area / log_r.exp()).sqrt().clamp(max=h)
-        x0 = torch.rand(n) * (w - cw)
-        y0 = torch.rand(n) * (h - ch)
-        boxes = torch.stack([torch.arange(n, dtype=torch.float), x0, y0,
-                             x0 + cw, y0 + ch], dim=1)
-        self.last_boxes = boxes[:, 1:]  # (n, 4) crop boxes, input pixels
-        return roi_align(x, boxes, self.size, spatial_scale=1.0,
-                         sampling_ratio=2, aligned=True)
+def load_config(path: str):
+    """mmengine ``Config`` of a config file under the repository root."""
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(ROOT, path))
 
-    def colour(self, x):
-        n = x.shape[0]
-        on = (torch.rand(n) < self.p_jitter).float().view(n, 1, 1, 1)
-        b = 1 + torch.empty(n, 1, 1, 1).uniform_(-self.jitter, self.jitter)
-        c = 1 + torch.empty(n, 1, 1, 1).uniform_(-self.jitter, self.jitter)
-        y = (x * b).clamp(0, 255)
-        mean = y.mean(dim=(1, 2, 3), keepdim=True)
-        y = ((y - mean) * c + mean).clamp(0, 255)
-        return on * y + (1 - on) * x
 
-    def blur(self, x, k=5):
-        n, ch = x.shape[:2]
-        sig = torch.empty(n).uniform_(*self.sigma)
-        t = torch.arange(k, dtype=torch.float) - k // 2
-        g = torch.exp(-t[None] ** 2 / (2 * sig[:, None] ** 2))
-        g = (g / g.sum(1, keepdim=True)).repeat_interleave(ch, 0)  # (n*ch, k)
-        y = x.reshape(1, n * ch, *x.shape[2:])
-        y = F.conv2d(F.pad(y, (k // 2, ) * 4, mode='reflect'),
-                     g.view(-1, 1, 1, k), groups=n * ch)
-        y = F.conv2d(y, g.view(-1, 1, k, 1), groups=n * ch).view_as(x)
-        on = (torch.rand(n) < self.p_blur).float().view(n, 1, 1, 1)
-        return on * y + (1 - on) * x
+def view_augments(kind: str) -> list:
+    """The device stage's op configs (``BATCH_AUGMENTS``) of a view kind:
+    ``'mocov2'``: ``view_augments`` of configs/_base_/datasets/
+    mocov2_views.py (one list for every view); ``'cmae'`` / ``'macrl'``:
+    the per-view lists of their demo configs' data_preprocessor."""
+    cfg = load_config(VIEW_CONFIGS[kind])
+    ops = (cfg.view_augments if kind == 'mocov2' else
+           cfg.model.data_preprocessor.view_augments)
+    ops = [[dict(o) for o in v] if isinstance(v, (list, tuple)) else dict(v)
+           for v in ops]
+    return scale_ops(ops) if VIEW_OPS['mode'] == 'scaled' else ops
 
-    def one_view(self, batch):
-        return normalise(self.blur(self.colour(self.crop(batch.float()))))
 
-    def __call__(self, batch: torch.Tensor):
-        """Two views of the batch; ``self.boxes`` keeps their crop boxes
-        (2, n, 4) in the input's pixels."""
-        # Small element-wise ops: one thread is ~50x faster than two on this
-        # 2-vCPU machine (thread wake-up dominates).
+# --view-ops (set by main): 'config' or 'scaled', and the view size
+VIEW_OPS = dict(mode='config', size=32)
+
+
+def scale_ops(ops):
+    """``ops`` (a list of op configs, or one list per view) for
+    ``--view-ops scaled``: blur sigma ranges times view size / 224, flips
+    dropped."""
+    if ops and isinstance(ops[0], list):
+        return [scale_ops(v) for v in ops]
+    out = []
+    for o in ops:
+        if o['type'] == 'BatchRandomFlip':
+            continue
+        if o['type'] == 'BatchGaussianBlur':
+            f = VIEW_OPS['size'] / 224
+            o = dict(o, sigma_range=tuple(s * f for s in o['sigma_range']))
+        out.append(o)
+    return out
+
+
+def cmae_shift_cfg() -> tuple:
+    """(max_shift, flip prob) of CMAE's ``PixelShiftViews`` in its demo
+    config (the flip of the whole crop runs before the shift, on the CPU)."""
+    cfg = load_config(VIEW_CONFIGS['cmae'])
+    pv = next(t for t in cfg.train_pipeline
+              if t['type'] == 'PixelShiftViews')
+    flip = next(t for t in pv['base_transforms'] if t['type'] == 'RandomFlip')
+    return int(pv['max_shift']), float(flip['prob'])
+
+
+def view_stage(kind: str = 'mocov2', ops=None):
+    """A ``ViewAugmentDataPreprocessor`` with the ``view_augments`` of
+    ``kind`` (or ``ops``), on RGB uint8 views, normalised as
+    :func:`normalise`."""
+    from mmmask.registry import MODELS
+    return MODELS.build(dict(
+        type='ViewAugmentDataPreprocessor', mean=[MEAN] * 3, std=[STD] * 3,
+        to_rgb=False, input_order='rgb',
+        view_augments=view_augments(kind) if ops is None else ops,
+        cpu_chunk=CPU_CHUNK))
+
+
+# samples per sub-batch of the device stage on the CPU (the preprocessor's
+# default of 8 suits 224 px views; at 32 px its Python overhead dominates)
+CPU_CHUNK = 128
+
+
+def single_thread(fn):
+    """Run ``fn`` with one intra-op thread: the views' small element-wise
+    ops are much faster on one thread than on two on this 2-vCPU machine
+    (thread wake-up dominates)."""
+    def wrapped(*a, **kw):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            out = []
-            boxes = []
-            for _ in range(2):
-                out.append(self.one_view(batch))
-                boxes.append(self.last_boxes)
-            self.boxes = torch.stack(boxes)
-            return out
+            return fn(*a, **kw)
         finally:
             torch.set_num_threads(threads)
+    return wrapped
 
 
-def macrl_views(views: TwoViews, batch: torch.Tensor):
-    """MACRL's asymmetric views: [strong (crop, colour, blur), weak
-    (crop only)]."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return [views.one_view(batch),
-                normalise(views.crop(batch.float()))]
-    finally:
-        torch.set_num_threads(threads)
+class DeviceViews:
+    """Views as the split pipeline makes them: a crop on the "CPU side",
+    the rest by the project's device stage.
+
+    * crop: ``RandomResizedCrop``'s parameter draw (mmpretrain: up to 10
+      tries of area ``U[scale] * h * w`` and log-uniform aspect ratio,
+      rounded to whole pixels, the first that fits; else the whole image),
+      vectorised over the batch, then a bilinear resize of the box to
+      ``size`` (RoIAlign with one sample per output pixel: cv2's
+      ``INTER_LINEAR`` sampling points), rounded to uint8; ``last_boxes``
+      keeps the boxes (n, 4) in input pixels;
+    * the device stage: ``ViewAugmentDataPreprocessor`` with ``kind``'s
+      ``view_augments`` (:func:`view_stage`; MoCo v2's: colour jitter p 0.8,
+      grayscale p 0.2, blur p 0.5, flip p 0.5), which draws its parameters
+      from its own seeded stream, updates MaskCo's regions and mask on a
+      flip, and normalises.
+    """
+
+    def __init__(self, size=32, kind='mocov2', scale=(0.4, 1.0),
+                 ratio=(3 / 4, 4 / 3), attempts=10):
+        self.size, self.kind, self.scale, self.ratio = size, kind, scale, \
+            ratio
+        self.attempts = attempts
+        self.stage = view_stage(kind)
+
+    def crop_boxes(self, n: int, h: int, w: int) -> torch.Tensor:
+        """(n, 4) float boxes (x0, y0, x1, y1), whole pixels."""
+        t = self.attempts
+        area = torch.empty(n, t).uniform_(*self.scale) * (h * w)
+        ratio = torch.empty(n, t).uniform_(
+            math.log(self.ratio[0]), math.log(self.ratio[1])).exp()
+        tw = torch.round(torch.sqrt(area * ratio))
+        th = torch.round(torch.sqrt(area / ratio))
+        ok = (tw > 0) & (tw <= w) & (th > 0) & (th <= h)
+        first = ok.to(torch.uint8).argmax(1, keepdim=True)
+        found = ok.any(1)
+        # the fallback: the whole (square) image, whose ratio 1 is in range
+        tw = torch.where(found, tw.gather(1, first).squeeze(1),
+                         torch.tensor(float(w)))
+        th = torch.where(found, th.gather(1, first).squeeze(1),
+                         torch.tensor(float(h)))
+        x0 = torch.floor(torch.rand(n) * (w - tw + 1))
+        y0 = torch.floor(torch.rand(n) * (h - th + 1))
+        return torch.stack([x0, y0, x0 + tw, y0 + th], dim=1)
+
+    def crop(self, x: torch.Tensor, size=None) -> torch.Tensor:
+        """uint8 crops (n, 3, size, size) of ``x`` (n, 3, h, w) uint8."""
+        from torchvision.ops import roi_align
+        n, _, h, w = x.shape
+        boxes = self.crop_boxes(n, h, w)
+        self.last_boxes = boxes
+        rois = torch.cat([torch.arange(n, dtype=torch.float)[:, None],
+                          boxes], dim=1)
+        out = roi_align(x.float(), rois, size or self.size, spatial_scale=1.0,
+                        sampling_ratio=1, aligned=True)
+        return out.round_().clamp_(0, 255).to(torch.uint8)
+
+    def augment(self, views, samples=None):
+        """The device stage on uint8 views: normalised float views."""
+        out = self.stage(dict(inputs=list(views), data_samples=samples),
+                         training=True)
+        return out['inputs']
+
+    @single_thread
+    def one_view(self, batch: torch.Tensor) -> torch.Tensor:
+        """One normalised view of the batch (the supervised bound's)."""
+        return self.augment([self.crop(batch)])[0]
+
+    @single_thread
+    def __call__(self, batch: torch.Tensor, samples_fn=None):
+        """Two views of the batch (normalised), and the data samples that
+        ``samples_fn(boxes)`` makes from the crop boxes (2, n, 4) before the
+        device stage (which mirrors their regions on a flip); ``boxes``
+        keeps the boxes."""
+        crops, boxes = [], []
+        for _ in range(2):
+            crops.append(self.crop(batch))
+            boxes.append(self.last_boxes)
+        self.boxes = torch.stack(boxes)
+        samples = samples_fn(self.boxes) if samples_fn else None
+        return self.augment(crops, samples), samples
 
 
-def cmae_views(views: TwoViews, batch: torch.Tensor, shift: int = 4):
-    """CMAE's pixel-shifted views: one crop of side size + shift; online =
+class MACRLViews(DeviceViews):
+    """MACRL's asymmetric views as its demo config makes them: two crops,
+    then [strong (colour jitter, grayscale, flip), weak (flip only)] on the
+    device."""
+
+    def __init__(self, size=32, **kw):
+        super().__init__(size, kind='macrl', **kw)
+
+
+class CMAEViews(DeviceViews):
+    """CMAE's pixel-shifted views as ``PixelShiftViews`` in its demo config
+    makes them: one crop of side size + max_shift, flipped as a whole with
+    p 0.5 (``BatchRandomFlip``, from a generator of the train seed); online =
     its top-left size x size, target = the window shifted by (dh, dw) ~
-    U{0..shift} with colour and blur."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        size = views.size
-        views.size = size + shift
-        big = views.crop(batch.float())
-        views.size = size
-        d = torch.randint(0, shift + 1, (len(big), 2))
-        target = torch.stack([b[:, i:i + size, j:j + size]
-                              for b, (i, j) in zip(big, d.tolist())])
-        return [normalise(big[..., :size, :size]),
-                normalise(views.blur(views.colour(target)))]
-    finally:
-        torch.set_num_threads(threads)
+    U{0..max_shift - 1}; on the device, colour ops on the target only."""
+
+    def __init__(self, size=32, **kw):
+        super().__init__(size, kind='cmae', **kw)
+        from mmmask.registry import BATCH_AUGMENTS
+        self.shift, prob = cmae_shift_cfg()
+        self.flip = BATCH_AUGMENTS.build(dict(type='BatchRandomFlip',
+                                              prob=prob))
+        self.gen = torch.Generator().manual_seed(torch.initial_seed() + 1)
+
+    @single_thread
+    def __call__(self, batch: torch.Tensor, samples_fn=None):
+        s = self.size
+        big = self.flip(self.crop(batch, s + self.shift).float(),
+                        self.gen).to(torch.uint8)
+        n = len(big)
+        d = torch.randint(0, self.shift, (n, 2))
+        rows = (d[:, 0, None] + torch.arange(s))[:, None, :, None]
+        cols = (d[:, 1, None] + torch.arange(s))[:, None, None, :]
+        target = big[torch.arange(n)[:, None, None, None],
+                     torch.arange(3)[None, :, None, None], rows, cols]
+        online = big[..., :s, :s].contiguous()
+        return self.augment([online, target], None), None
 
 
 def maskco_samples(boxes: torch.Tensor, size: int, rng: np.random.Generator,
@@ -328,84 +453,92 @@ def pooled(out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def vit_method_cfg(method: str, args):
-    """CMAE / MACRL on the small ViT (decoders of 1 block, 64 wide)."""
-    d, grid = args.vit_dims, 8
-    decoder = dict(type='MaskedTokenDecoder', num_patches=grid * grid,
-                   patch_size=4, embed_dim=d, decoder_embed_dim=64,
-                   decoder_depth=1, decoder_num_heads=4)
-    if method == 'cmae':
-        return dict(
-            type='CMAE', momentum=0.99, temperature=0.07,
-            backbone=backbone_cfg(args, 'vit'),
-            mask_generator=dict(type='BlockRandomMask', input_size=grid,
-                                block_size=2, mask_ratio=0.65),
-            pixel_decoder=decoder,
-            feature_decoder=dict(decoder, predict_feature_dim=d),
-            projector=dict(type='MLPBNNeck', in_channels=d,
-                           hid_channels=4 * d, out_channels=args.feat_dim),
-            predictor=dict(type='MLPBNNeck', in_channels=args.feat_dim,
-                           hid_channels=4 * d, out_channels=args.feat_dim))
+# the config each mmmask method's model is built from (a demo config, or the
+# recipe where a method has none), plus the 32 px overrides of method_cfg
+METHOD_CONFIGS = {
+    'mocov2': 'configs/demo/mocov2_r18_demo.py',
+    'densecl': 'configs/demo/densecl_r18_demo.py',
+    'saliency_mocov2': 'configs/saliency_mocov2_r50.py',
+    'maskco': 'configs/maskco_r50.py',
+    'cmae': 'configs/demo/cmae_vit-tiny_demo.py',
+    'macrl': 'configs/demo/macrl_vit-tiny_demo.py',
+}
+
+
+def method_cfg(method: str, args) -> dict:
+    """The model config of an mmmask method: ``model`` of its config
+    (:data:`METHOD_CONFIGS`) with the overrides of this benchmark's setting
+    (backbone, widths, queue, feature dim, momentum, temperature; views
+    come from :class:`DeviceViews`, so no data preprocessor). Everything
+    not overridden here comes from the config."""
+    cfg = load_config(METHOD_CONFIGS[method]).model.to_dict()
+    cfg.pop('data_preprocessor', None)
+    kind = 'vit' if method in ('cmae', 'macrl') else 'resnet'
+    c, f = feat_channels(args, kind), args.feat_dim
+    cfg['backbone'] = backbone_cfg(args, kind)
+    cfg['momentum'] = 0.99  # a short run: a faster key encoder
+    if kind == 'resnet':
+        cfg.update(queue_len=args.queue_len, feat_dim=f)
+        cfg['neck'].update(in_channels=c, hid_channels=c, out_channels=f)
+        cfg['head'].update(temperature=0.2)
+    if method == 'saliency_mocov2':
+        # the masks at 32 px (pixel sizes scaled), the 'mean' fill and
+        # saliency from C2: at 32 px the 'hp' filter leaves little of a
+        # digit and C5 is 1 x 1 (docs/benchmarks.md, "The masked ResNet
+        # methods")
+        cfg.update(
+            saliency_layer='layer1',
+            query_mask=dict(type='SaliencyGridMaskGenerator',
+                            base_size=args.view_size),
+            hard_negative_mask=dict(type='ForegroundMaskGenerator',
+                                    base_size=args.view_size),
+            fill=dict(type='MeanFill', mode='image'),
+            hard_negative_fill=dict(type='MeanFill', mode='image'))
+    elif method == 'maskco':
+        cfg['mask_head'].update(in_channels=c)
+    elif method == 'cmae':  # decoders of 1 block, 64 wide (the demo's)
+        cfg['pixel_decoder'].update(embed_dim=c)
+        cfg['feature_decoder'].update(embed_dim=c, predict_feature_dim=c)
+        cfg['projector'].update(in_channels=c, hid_channels=4 * c,
+                                out_channels=f)
+        cfg['predictor'].update(in_channels=f, hid_channels=4 * c,
+                                out_channels=f)
+    elif method == 'macrl':
+        cfg.update(queue_len=args.queue_len, feat_dim=f)
+        cfg['decoder'].update(embed_dim=c)
+        cfg['projector'].update(in_channels=c, hid_channels=4 * c,
+                                out_channels=f)
+    return cfg
+
+
+def mmpretrain_cfg(method: str, args) -> dict:
+    """mmpretrain's MoCo v2 / DenseCL in the same setting (mmpretrain
+    writes the momentum as 1 - m)."""
+    c = feat_channels(args)
     return dict(
-        type='MACRL', queue_len=args.queue_len, feat_dim=args.feat_dim,
-        temperature=0.2, momentum=0.99, backbone=backbone_cfg(args, 'vit'),
-        strong_mask=dict(type='RandomPatchMask', input_size=grid,
-                         mask_ratio=0.75),
-        weak_mask=dict(type='RandomPatchMask', input_size=grid,
-                       mask_ratio=0.5),
-        decoder=decoder,
-        projector=dict(type='MLPBNNeck', in_channels=d, hid_channels=4 * d,
-                       out_channels=args.feat_dim, last_bias=True))
+        type='MoCo' if method == 'mocov2' else 'DenseCL',
+        backbone=backbone_cfg(args), queue_len=args.queue_len,
+        feat_dim=args.feat_dim, momentum=0.01,
+        neck=dict(type='MoCoV2Neck' if method == 'mocov2' else 'DenseCLNeck',
+                  in_channels=c, hid_channels=c, out_channels=args.feat_dim),
+        head=dict(type='ContrastiveHead', loss=dict(type='CrossEntropyLoss'),
+                  temperature=0.2))
 
 
 def build_method(name: str, args):
+    """The model of ``name`` ('mmmask-mocov2', ...), initialised from the
+    train seed."""
     lib, method = name.split('-')
-    channels = args.base_channels * 8
-    common = dict(backbone=backbone_cfg(args), queue_len=args.queue_len,
-                  feat_dim=args.feat_dim)
     torch.manual_seed(train_seed(args))
-    if family(name) == 'vit':
+    if lib == 'mmmask':
         from mmmask.registry import MODELS
-        model = MODELS.build(vit_method_cfg(method, args))
-    elif lib == 'mmmask':
-        from mmmask.registry import MODELS
-        neck = dict(type='DenseProjectionNeck' if method == 'densecl' else
-                    'MLPProjectionNeck', in_channels=channels,
-                    hid_channels=channels, out_channels=args.feat_dim)
-        extra = dict(
-            mocov2=dict(type='MoCoV2'), densecl=dict(type='DenseCL'),
-            # the paper's masks and fills at 32 px (pixel sizes scaled), the
-            # 'mean' fill and saliency from C2: at 32 px the 'hp' filter
-            # leaves little of a digit and C5 is 1 x 1 (the measurements:
-            # docs/benchmarks.md, "The masked ResNet methods")
-            saliency_mocov2=dict(
-                type='SaliencyMoCoV2', saliency_layer='layer1',
-                query_mask=dict(type='SaliencyGridMaskGenerator',
-                                base_size=args.view_size),
-                hard_negative_mask=dict(type='ForegroundMaskGenerator',
-                                        base_size=args.view_size),
-                fill=dict(type='MeanFill', mode='image'),
-                hard_negative_fill=dict(type='MeanFill', mode='image')),
-            maskco=dict(type='MaskCo', mask_head=dict(
-                type='MaskPredictionHead', in_channels=channels)))[method]
-        model = MODELS.build(dict(
-            momentum=0.99, neck=neck,
-            head=dict(type='InfoNCEHead', temperature=0.2), **extra,
-            **common))
+        model = MODELS.build(method_cfg(method, args))
     else:
         import mmpretrain.models  # noqa: F401
         from mmengine.registry import DefaultScope
         from mmpretrain.registry import MODELS
-        neck = dict(type='MoCoV2Neck' if method == 'mocov2' else
-                    'DenseCLNeck', in_channels=channels, hid_channels=channels,
-                    out_channels=args.feat_dim)
         with DefaultScope.overwrite_default_scope('mmpretrain'):
-            model = MODELS.build(dict(
-                type='MoCo' if method == 'mocov2' else 'DenseCL',
-                momentum=0.01, neck=neck,
-                head=dict(type='ContrastiveHead',
-                          loss=dict(type='CrossEntropyLoss'),
-                          temperature=0.2), **common))
+            model = MODELS.build(mmpretrain_cfg(method, args))
     model.init_weights()
     return model
 
@@ -453,18 +586,21 @@ def pretrain(name, args, data, max_steps=None):
     train_x = data[0]
     model = build_method(name, args)
     model.train()
-    views = TwoViews(size=args.view_size)
+    method = name.split('-')[1]
+    views = dict(cmae=CMAEViews, macrl=MACRLViews).get(
+        method, DeviceViews)(size=args.view_size)
     opt = make_optimizer(model.parameters(), family(name), args)
     rng = np.random.default_rng(train_seed(args))
     np.random.seed(train_seed(args))  # in-model masks (the runner seeds it)
-    make_views = dict(cmae=cmae_views, macrl=macrl_views).get(
-        name.split('-')[1], lambda v, x: v(x))
+    samples_fn = None
+    if method == 'maskco':
+        def samples_fn(boxes):
+            return maskco_samples(boxes, args.view_size, rng,
+                                  train_x.shape[-2:])
 
     def step(idx):
-        inputs = make_views(views, train_x[idx])
-        samples = (maskco_samples(views.boxes, inputs[0].shape[-1], rng,
-                                  train_x.shape[-2:])
-                   if name.endswith('maskco') else [])
+        inputs, samples = views(train_x[idx], samples_fn)
+        samples = samples or []
         losses = model.loss(inputs, samples)
         loss = sum(v for v in losses.values())
         if not torch.isfinite(loss):
@@ -502,12 +638,12 @@ def supervised(args, train_x, train_y, kind='resnet'):
     net = random_backbone(args, kind)
     net.train()
     head = nn.Linear(feat_channels(args, kind), 10)
-    views = TwoViews()
+    views = DeviceViews()
     opt = make_optimizer(list(net.parameters()) + list(head.parameters()),
                          kind, args)
 
     def step(idx):
-        x = views(train_x[idx])[0]
+        x = views.one_view(train_x[idx])
         loss = F.cross_entropy(head(pooled(net(x)[-1])), train_y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -577,6 +713,7 @@ def quiet_logs():
 
 def main(argv=None):
     args = parse_args(argv)
+    VIEW_OPS.update(mode=args.view_ops, size=args.view_size)
     quiet_logs()
     if args.threads:
         torch.set_num_threads(args.threads)

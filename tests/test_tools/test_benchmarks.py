@@ -3,9 +3,12 @@ of finite numbers (no timing thresholds here: speed goals live in the
 scripts' output, see docs/benchmarks.md)."""
 import importlib
 import math
+import os.path as osp
 import re
 
+import pytest
 import torch
+from helpers import ROOT
 
 
 def _load(name):
@@ -261,3 +264,27 @@ def test_dense_signal_smallest_setting(capsys, tmp_path):
         miou = float(ln.split('|')[5])
         assert math.isfinite(miou) and 0 <= miou <= 100
     assert rows['mmmask-maskco']['steps'] == 1
+
+
+def test_learning_signal_scaled_view_ops():
+    """--view-ops scaled keeps the configs' ops but scales the blur's sigma
+    range by view size / 224 and drops the flips (per view lists too);
+    'config' leaves them as the config gives them."""
+    from mmengine.config import Config
+    bench = _load('learning_signal')
+    ops = Config.fromfile(osp.join(
+        ROOT, 'configs/_base_/datasets/mocov2_views.py')).view_augments
+    try:
+        bench.VIEW_OPS.update(mode='scaled', size=32)
+        scaled = bench.view_augments('mocov2')
+        macrl = bench.view_augments('macrl')
+    finally:
+        bench.VIEW_OPS.update(mode='config', size=32)
+    assert bench.view_augments('mocov2') == [dict(o) for o in ops]
+    assert [o['type'] for o in scaled] == [
+        o['type'] for o in ops if o['type'] != 'BatchRandomFlip']
+    blur = next(o for o in ops if o['type'] == 'BatchGaussianBlur')
+    new = next(o for o in scaled if o['type'] == 'BatchGaussianBlur')
+    assert new['sigma_range'] == pytest.approx(
+        [s * 32 / 224 for s in blur['sigma_range']])
+    assert all(o['type'] != 'BatchRandomFlip' for v in macrl for o in v)

@@ -17,6 +17,9 @@ the MoCo v2 ``view_augments`` of configs/_base_/datasets/mocov2_views.py
 (colour jitter p 0.8, grayscale p 0.2, Gaussian blur p 0.5, flip p 0.5;
 MaskCo's regions and mask follow a flip); CMAE's pixel shift and MACRL's
 strong / weak views take their per-view op lists from their demo configs.
+``--view-ops scaled`` fits those ops to 32 px digits (the blur's sigma times
+view size / 224, no flip): the implementation stays, the definition fits
+the data.
 
 Each mmmask method's model is ``model`` of its config (configs/demo/*.py;
 saliency-guided MoCo v2 and MaskCo, which have none: their recipes) with
@@ -43,6 +46,8 @@ are independent of the machine's load)::
     python tools/benchmarks/learning_signal.py             # 180 s per method
     python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
         --methods mmmask-mocov2 mmmask-densecl --steps 600
+    python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
+        --view-ops scaled --methods mmmask-mocov2 mmmask-densecl --steps 600
     python tools/benchmarks/learning_signal.py --threads 1 --train-seed 1 \
         --methods mmmask-saliency_mocov2 mmmask-maskco --steps 800 \
         --supervised-budget-s 40

@@ -131,6 +131,7 @@ def build_mmmask(model_cfg):
 
 def build_mmpretrain(method: str, model_cfg, mmmask_model):
     import mmpretrain.models  # noqa: F401
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
     from mmmask.engine.checkpoint.convert_mmpretrain import (
@@ -143,6 +144,16 @@ def build_mmpretrain(method: str, model_cfg, mmmask_model):
                   feat_dim=model_cfg['feat_dim'],
                   momentum=momentum_to_mmpretrain(model_cfg['momentum']),
                   data_preprocessor=model_cfg.get('data_preprocessor'))
+    # mmpretrain's scope: a default scope left as 'mmmask' by an earlier
+    # build in this process would resolve 'DenseCL' to mmmask's class
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        ref = _build_reference(MODELS, method, model_cfg, neck, common)
+    ref.load_state_dict(mmmask_to_mmpretrain(mmmask_model.state_dict(), method))
+    return ref
+
+
+def _build_reference(MODELS, method, model_cfg, neck, common):
+    """mmpretrain's DenseCL or MoCo with mmmask's hyper-parameters."""
     if method == 'densecl':
         ref = MODELS.build(dict(
             type='DenseCL', loss_lambda=model_cfg['loss_lambda'],
@@ -156,7 +167,6 @@ def build_mmpretrain(method: str, model_cfg, mmmask_model):
             neck=dict(type='MoCoV2Neck', in_channels=neck['in_channels'],
                       hid_channels=neck['hid_channels'],
                       out_channels=neck['out_channels']), **common))
-    ref.load_state_dict(mmmask_to_mmpretrain(mmmask_model.state_dict(), method))
     return ref
 
 

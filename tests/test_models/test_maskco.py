@@ -146,7 +146,10 @@ def test_loss_equals_a_direct_computation():
     assert torch.allclose(model.queue.feats[:4], k, atol=1e-6)
 
 
-def test_samples_without_overlap_are_left_out():
+def half_invalid_batch():
+    """(model, ref, views, samples): two equal tiny MaskCo models in eval
+    mode (BN on running statistics: rows independent of the batch) and a
+    batch of 4 whose samples 1 and 3 have no overlap region."""
     torch.manual_seed(0)
     model = tiny_maskco()
     views, samples = make_batch([], n=4)
@@ -154,8 +157,13 @@ def test_samples_without_overlap_are_left_out():
     samples[3].region_valid = False
     ref = tiny_maskco()
     ref.load_state_dict(model.state_dict())
-    model.eval()  # BN on running statistics: rows independent of the batch
+    model.eval()
     ref.eval()
+    return model, ref, views, samples
+
+
+def test_samples_without_overlap_are_left_out():
+    model, ref, views, samples = half_invalid_batch()
     full = model.loss(views, samples)['loss_region']
     keep = [0, 2]
     part = ref.loss([v[keep] for v in views],
@@ -227,15 +235,7 @@ def test_roi_align_equals_torchvisions(aligned, sampling_ratio, outside):
 def test_samples_without_overlap_add_no_key_to_the_queue():
     """Issue 16 item 7: only the valid samples' keys are enqueued (today's
     code enqueued all four, the invalid ones near-constant)."""
-    torch.manual_seed(0)
-    model = tiny_maskco()
-    views, samples = make_batch([], n=4)
-    samples[1].region_valid = False
-    samples[3].region_valid = False
-    ref = tiny_maskco()
-    ref.load_state_dict(model.state_dict())
-    model.eval()
-    ref.eval()
+    model, ref, views, samples = half_invalid_batch()
     before = model.queue.negatives().clone()
     model.loss(views, samples)
     keep = [0, 2]

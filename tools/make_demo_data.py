@@ -1,12 +1,13 @@
 """Write mmmask's small built-in set of real images, no download (sources,
 layout and determinism: ``mmmask/datasets/demo_images.py``).
 
-    python tools/make_demo_data.py                     # data/demo_images/, 600
+    python tools/make_demo_data.py                     # data/demo_images/, 1,600
     python tools/make_demo_data.py --out /tmp/x --num 40
 """
 import argparse
 import sys
 
+from mmmask.datasets.builtin import DEMO_NUM
 from mmmask.datasets.demo_images import make_demo_data
 
 
@@ -17,8 +18,9 @@ def parse_args(argv=None):
         'scikit-learn digits); no download.')
     parser.add_argument('--out', default='data/demo_images',
                         help='output folder (default: data/demo_images)')
-    parser.add_argument('--num', type=int, default=600,
-                        help='number of images (default: 600)')
+    parser.add_argument('--num', type=int, default=DEMO_NUM,
+                        help=f'number of images (default: {DEMO_NUM}, a '
+                        'quarter of them photographs)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true',
                         help='rewrite even if the folder looks complete')

@@ -5,10 +5,11 @@ pretraining on the CPU, from nothing, and what it learned.
    (tools/make_demo_data.py);
 2. probes the randomly initialised backbone (same seed as the run): weighted
    kNN (k=20, T=0.07, ``mmmask.evaluation.knn``) on the pooled C5 features
-   of the scikit-learn digits that the demo images leave out (1,597 real
+   of the scikit-learn digits that the demo images leave out (597 real
    digits at the demo's image size, split in half: labelled memory / test),
    with 5 labels per class (mean of 10 draws) and with all labels;
-3. trains configs/demo/densecl_r18_demo.py into work_dirs/densecl_r18_demo/
+3. trains configs/demo/densecl_r18w32_digits_demo.py into
+   work_dirs/densecl_r18w32_digits_demo/
    (its config gives the model and schedule);
 4. probes the trained backbone the same way and prints before -> after, the
    first and last loss, the time taken, the checkpoint and the commands that
@@ -30,9 +31,9 @@ import time
 
 # the checkout holding this package (configs/, tools/, data/)
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIG = 'configs/demo/densecl_r18_demo.py'
+CONFIG = 'configs/demo/densecl_r18w32_digits_demo.py'
 DATA = 'data/demo_images'
-WORK_DIR = 'work_dirs/densecl_r18_demo'
+WORK_DIR = 'work_dirs/densecl_r18w32_digits_demo'
 SHOTS = 5
 # the commands that fine-tune the demo's ResNet-18 with the README's
 # launchers (their configs are ResNet-50: the overrides fit them to the

@@ -15,14 +15,18 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['DENSE_CLASSES', 'load_digits_uint8', 'demo_digit_indices',
+__all__ = ['DENSE_CLASSES', 'DEMO_NUM', 'DEMO_PHOTO_SHARE', 'load_digits_uint8',
+           'demo_digit_indices',
            'held_out_digits', 'bundled_photos', 'make_dense_digits']
 
 #: class names of :func:`make_dense_digits`' label maps
 DENSE_CLASSES = ('background', ) + tuple(f'digit {d}' for d in range(10))
 
-# the share of photographs in the demo set (demo_images.PHOTO_SHARE)
-_DEMO_PHOTO_SHARE = 2 / 3
+#: images in the demo set that ``tools/make_demo_data.py`` writes by default
+DEMO_NUM = 1600
+#: the share of photographs in it (400 of 1,600; the other 1,200 are digits,
+#: which leaves 597 of scikit-learn's 1,797 digits out for the probes)
+DEMO_PHOTO_SHARE = 1 / 4
 # photographs of scikit-image that ship inside its wheel
 _SKIMAGE_PHOTOS = ('astronaut', 'chelsea', 'coffee', 'rocket', 'camera',
                    'coins', 'brick', 'grass', 'gravel')
@@ -37,14 +41,14 @@ def load_digits_uint8() -> Tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
-def demo_digit_indices(num: int = 600, seed: int = 0,
+def demo_digit_indices(num: int = DEMO_NUM, seed: int = 0,
                        with_photos: bool = True) -> np.ndarray:
     """Indices (into :func:`load_digits_uint8`) of the digits that
     ``tools/make_demo_data.py --num num --seed seed`` writes: its seeded
-    permutation's first ``num - round(num * 2 / 3)`` entries (all ``num``
-    when no photograph loads)."""
+    permutation's first ``num - round(num * DEMO_PHOTO_SHARE)`` entries (all
+    ``num`` when no photograph loads)."""
     n_total = 1797
-    n_photo = int(round(num * _DEMO_PHOTO_SHARE)) if with_photos else 0
+    n_photo = int(round(num * DEMO_PHOTO_SHARE)) if with_photos else 0
     order = np.random.default_rng(seed).permutation(n_total)
     return order[np.arange(num - n_photo) % n_total]
 
@@ -60,7 +64,7 @@ def upsample_digits(images: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def held_out_digits(size: int = 64, num: int = 600, seed: int = 0
+def held_out_digits(size: int = 64, num: int = DEMO_NUM, seed: int = 0
                     ) -> Tuple[np.ndarray, np.ndarray]:
     """The digits not in the demo set of ``make_demo_data.py --num num
     --seed seed``: (images (M, size, size, 3) uint8 RGB, labels (M, ))."""

@@ -10,7 +10,10 @@ Sources, all shipped inside installed packages:
 * scikit-learn's ``load_digits()`` (1,797 real 8x8 handwritten digits),
   upsampled to 64 px, gray -> RGB.
 
-Photographs are cut into seeded random crops (10-100 % of the image area,
+Of the default 1,600 images a quarter are photographs and 1,200 are
+digits (``builtin.DEMO_NUM``, ``DEMO_PHOTO_SHARE``): 597 digits stay out
+for the probes of ``mmmask.datasets.builtin``. Photographs are cut into
+seeded random crops (10-100 % of the image area,
 aspect 3/4-4/3) resized to 96 px JPEGs under ``photos/``; digits become
 64 px PNGs under ``digits/``. The same ``num`` and ``seed`` always give the
 same files. A folder that already holds exactly the expected files is left
@@ -26,7 +29,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
-from .builtin import load_digits_uint8
+from .builtin import DEMO_NUM, DEMO_PHOTO_SHARE, load_digits_uint8
 
 __all__ = ['make_demo_data']
 
@@ -42,7 +45,6 @@ SKIMAGE_NAMES = [
 PHOTO_SIZE = 96
 DIGIT_SIZE = 64
 PHOTO_DIR, DIGIT_DIR = 'photos', 'digits'
-PHOTO_SHARE = 2 / 3  # the rest are digits
 
 
 @contextlib.contextmanager
@@ -137,7 +139,7 @@ def random_crop(img: np.ndarray, rng: np.random.Generator,
 
 def expected_files(num: int, photo_names: List[str]) -> List[Tuple[str, str]]:
     """(relative path, source) for every file of a set of ``num`` images."""
-    n_photo = int(round(num * PHOTO_SHARE)) if photo_names else 0
+    n_photo = int(round(num * DEMO_PHOTO_SHARE)) if photo_names else 0
     files = []
     for i in range(n_photo):
         name = photo_names[i % len(photo_names)]
@@ -157,7 +159,7 @@ def existing_files(out: str) -> List[str]:
     return sorted(found)
 
 
-def make_demo_data(out: str, num: int = 600, seed: int = 0,
+def make_demo_data(out: str, num: int = DEMO_NUM, seed: int = 0,
                    force: bool = False, verbose: bool = True) -> List[str]:
     """Write the set into ``out``; returns the relative paths of its files."""
     if num <= 0:

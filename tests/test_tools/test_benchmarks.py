@@ -274,13 +274,12 @@ def test_learning_signal_scaled_view_ops():
     bench = _load('learning_signal')
     ops = Config.fromfile(osp.join(
         ROOT, 'configs/_base_/datasets/mocov2_views.py')).view_augments
-    try:
-        bench.VIEW_OPS.update(mode='scaled', size=32)
-        scaled = bench.view_augments('mocov2')
-        macrl = bench.view_augments('macrl')
-    finally:
-        bench.VIEW_OPS.update(mode='config', size=32)
+    scaled = bench.view_augments('mocov2', 'scaled', 32)
+    macrl = bench.view_augments('macrl', 'scaled', 32)
     assert bench.view_augments('mocov2') == [dict(o) for o in ops]
+    stage = bench.DeviceViews(size=32, view_ops='scaled').stage
+    assert [type(op).__name__ for op in stage.view_augments[0]] == [
+        o['type'] for o in scaled]
     assert [o['type'] for o in scaled] == [
         o['type'] for o in ops if o['type'] != 'BatchRandomFlip']
     blur = next(o for o in ops if o['type'] == 'BatchGaussianBlur')

@@ -193,36 +193,35 @@ def load_config(path: str):
     return Config.fromfile(osp.join(ROOT, path))
 
 
-def view_augments(kind: str) -> list:
+def view_augments(kind: str, view_ops: str = 'config',
+                  size: int = 32) -> list:
     """The device stage's op configs (``BATCH_AUGMENTS``) of a view kind:
     ``'mocov2'``: ``view_augments`` of configs/_base_/datasets/
     mocov2_views.py (one list for every view); ``'cmae'`` / ``'macrl'``:
-    the per-view lists of their demo configs' data_preprocessor."""
+    the per-view lists of their demo configs' data_preprocessor.
+    ``view_ops='scaled'`` (``--view-ops``) fits them to ``size`` px views
+    (:func:`scale_ops`)."""
     cfg = load_config(VIEW_CONFIGS[kind])
     ops = (cfg.view_augments if kind == 'mocov2' else
            cfg.model.data_preprocessor.view_augments)
     ops = [[dict(o) for o in v] if isinstance(v, (list, tuple)) else dict(v)
            for v in ops]
-    return scale_ops(ops) if VIEW_OPS['mode'] == 'scaled' else ops
+    return scale_ops(ops, size / 224) if view_ops == 'scaled' else ops
 
 
-# --view-ops (set by main): 'config' or 'scaled', and the view size
-VIEW_OPS = dict(mode='config', size=32)
-
-
-def scale_ops(ops):
+def scale_ops(ops, factor: float):
     """``ops`` (a list of op configs, or one list per view) for
-    ``--view-ops scaled``: blur sigma ranges times view size / 224, flips
-    dropped."""
+    ``--view-ops scaled``: blur sigma ranges times ``factor`` (view size /
+    224), flips dropped."""
     if ops and isinstance(ops[0], list):
-        return [scale_ops(v) for v in ops]
+        return [scale_ops(v, factor) for v in ops]
     out = []
     for o in ops:
         if o['type'] == 'BatchRandomFlip':
             continue
         if o['type'] == 'BatchGaussianBlur':
-            f = VIEW_OPS['size'] / 224
-            o = dict(o, sigma_range=tuple(s * f for s in o['sigma_range']))
+            o = dict(o, sigma_range=tuple(s * factor
+                                          for s in o['sigma_range']))
         out.append(o)
     return out
 
@@ -237,15 +236,17 @@ def cmae_shift_cfg() -> tuple:
     return int(pv['max_shift']), float(flip['prob'])
 
 
-def view_stage(kind: str = 'mocov2', ops=None):
+def view_stage(kind: str = 'mocov2', ops=None, view_ops: str = 'config',
+               size: int = 32):
     """A ``ViewAugmentDataPreprocessor`` with the ``view_augments`` of
-    ``kind`` (or ``ops``), on RGB uint8 views, normalised as
-    :func:`normalise`."""
+    ``kind`` (or ``ops``; :func:`view_augments`), on RGB uint8 views,
+    normalised as :func:`normalise`."""
     from mmmask.registry import MODELS
     return MODELS.build(dict(
         type='ViewAugmentDataPreprocessor', mean=[MEAN] * 3, std=[STD] * 3,
         to_rgb=False, input_order='rgb',
-        view_augments=view_augments(kind) if ops is None else ops,
+        view_augments=(view_augments(kind, view_ops, size)
+                       if ops is None else ops),
         cpu_chunk=CPU_CHUNK))
 
 
@@ -287,11 +288,11 @@ class DeviceViews:
     """
 
     def __init__(self, size=32, kind='mocov2', scale=(0.4, 1.0),
-                 ratio=(3 / 4, 4 / 3), attempts=10):
+                 ratio=(3 / 4, 4 / 3), attempts=10, view_ops='config'):
         self.size, self.kind, self.scale, self.ratio = size, kind, scale, \
             ratio
         self.attempts = attempts
-        self.stage = view_stage(kind)
+        self.stage = view_stage(kind, view_ops=view_ops, size=size)
 
     def crop_boxes(self, n: int, h: int, w: int) -> torch.Tensor:
         """(n, 4) float boxes (x0, y0, x1, y1), whole pixels."""
@@ -593,7 +594,7 @@ def pretrain(name, args, data, max_steps=None):
     model.train()
     method = name.split('-')[1]
     views = dict(cmae=CMAEViews, macrl=MACRLViews).get(
-        method, DeviceViews)(size=args.view_size)
+        method, DeviceViews)(size=args.view_size, view_ops=args.view_ops)
     opt = make_optimizer(model.parameters(), family(name), args)
     rng = np.random.default_rng(train_seed(args))
     np.random.seed(train_seed(args))  # in-model masks (the runner seeds it)
@@ -643,7 +644,7 @@ def supervised(args, train_x, train_y, kind='resnet'):
     net = random_backbone(args, kind)
     net.train()
     head = nn.Linear(feat_channels(args, kind), 10)
-    views = DeviceViews()
+    views = DeviceViews(size=args.view_size, view_ops=args.view_ops)
     opt = make_optimizer(list(net.parameters()) + list(head.parameters()),
                          kind, args)
 
@@ -718,7 +719,6 @@ def quiet_logs():
 
 def main(argv=None):
     args = parse_args(argv)
-    VIEW_OPS.update(mode=args.view_ops, size=args.view_size)
     quiet_logs()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,10 +1,9 @@
 """Reading checkpoints safely on torch >= 2.6, writing them atomically.
 
-mmengine's Runner checkpoints hold, in ``message_hub``, HistoryBuffer
-objects (pickled as ``getattr(HistoryBuffer, 'min')``, ...) and numpy
-values, which torch >= 2.6's ``weights_only=True`` load refuses:
-:func:`load_checkpoint_file` allows exactly those globals.
-"""
+mmengine's Runner checkpoints hold HistoryBuffer objects (pickled as
+``getattr(HistoryBuffer, 'min')``, ...) and numpy values, which a
+``weights_only=True`` load refuses: :func:`load_checkpoint_file` allows
+exactly those globals."""
 import contextlib
 import os
 import os.path as osp
@@ -52,20 +51,17 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
         'statistics methods of mmengine HistoryBuffer may be looked up.')
 
 
-def _allow_list():
-    out = [HistoryBuffer, np.ndarray, np.dtype,
-           (_history_buffer_getattr, 'builtins.getattr')]
+def _allow_list() -> list:
     # numpy 1.x pickles these as numpy.core.multiarray.*, 2.x as
     # numpy._core.multiarray.*: the same two functions under both names.
-    for fn in ('_reconstruct', 'scalar'):
-        for mod in ('numpy.core', 'numpy._core'):
-            out.append((getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}'))
+    arrays = [(getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}')
+              for fn in ('_reconstruct', 'scalar')
+              for mod in ('numpy.core', 'numpy._core')]
     # unpickling a dtype calls __setstate__ on its class (Float64DType, ...)
-    for code in _NUMERIC_DTYPE_CODES:
-        cls = type(np.dtype(code))
-        if cls is not np.dtype and cls not in out:
-            out.append(cls)
-    return out
+    dtypes = dict.fromkeys(type(np.dtype(c)) for c in _NUMERIC_DTYPE_CODES)
+    dtypes.pop(np.dtype, None)
+    return [HistoryBuffer, np.ndarray, np.dtype,
+            (_history_buffer_getattr, 'builtins.getattr'), *arrays, *dtypes]
 
 
 #: What a checkpoint of mmengine's Runner holds besides what
@@ -76,30 +72,14 @@ _ALLOWED_NAMES = {g[1] if isinstance(g, tuple) else
                   for g in MMENGINE_CHECKPOINT_GLOBALS}
 
 
-def _unsafe_globals(filename: str) -> list:
-    """The globals of a refused file outside the allow-list, by torch's own
-    scan of the pickle (empty where it cannot tell)."""
-    try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    except Exception:
-        return []
-    return [g for g in found if g not in _ALLOWED_NAMES]
-
-
 def load_checkpoint_file(path: Union[str, Path],
                          map_location: Any = 'cpu') -> Any:
     """Load a checkpoint written by mmengine (or mmmask), refusing anything
-    else; ``~`` is expanded. ``torch.load(weights_only=True)`` runs inside
-    ``torch.serialization.safe_globals`` with the missing part of
-    :data:`MMENGINE_CHECKPOINT_GLOBALS`.
-
-    Raises:
-        FileNotFoundError: ``path`` is not a file.
-        UnsafeCheckpointError: the file holds another global; torch's
-            message is kept.
-        CheckpointError: the file cannot be read (truncated, not a torch
-            file); torch's error is its cause.
-    """
+    else (``~`` expanded): ``torch.load(weights_only=True)`` with the missing
+    part of :data:`MMENGINE_CHECKPOINT_GLOBALS` as ``safe_globals``. Raises
+    FileNotFoundError (not a file), :class:`UnsafeCheckpointError` (another
+    global; torch's message kept) or :class:`CheckpointError` (unreadable:
+    truncated, not a torch file; torch's error is its cause)."""
     filename = osp.expanduser(os.fspath(path))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -118,11 +98,25 @@ def load_checkpoint_file(path: Union[str, Path],
         raise _unreadable(filename, e) from e
 
 
+def _unsafe_globals(filename: str) -> list:
+    """The globals of a refused file outside the allow-list, by torch's own
+    scan of the pickle (empty where it cannot tell)."""
+    with contextlib.suppress(Exception):
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        return [g for g in found if g not in _ALLOWED_NAMES]
+    return []
+
+
+def describe_error(err: BaseException) -> str:
+    """``'TypeName: first line of the message'``."""
+    return f'{type(err).__name__}: ' + (str(err).strip().splitlines()
+                                        or [''])[0]
+
+
 def _unreadable(filename: str, err: BaseException) -> CheckpointError:
-    first = (str(err).strip().splitlines() or [''])[0]
     return CheckpointError(
         f'checkpoint {filename} cannot be read (truncated, or not a file '
-        f'that torch.save wrote): {type(err).__name__}: {first}')
+        f'that torch.save wrote): {describe_error(err)}')
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
@@ -137,11 +131,8 @@ def _write_all(fileobj, data: bytes) -> None:  # a seam for kill tests
 
 def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     """Write ``data`` so that readers see the old file or the complete new
-    one: a temporary file ``.<name>.<pid>.<rand>.tmp`` in the same folder,
-    flushed and fsync-ed, ``os.replace``-d over ``filepath`` (through a
-    symlink to its target), then the folder fsync-ed where the OS allows.
-    An existing file keeps its permission bits; on any error the temporary
-    file is removed."""
+    one: a fsync-ed temporary file in the same folder ``os.replace``-d over
+    ``filepath`` (a symlink's target), keeping an existing file's mode."""
     filepath = os.fspath(filepath)
     mkdir_or_exist(osp.dirname(filepath) or '.')
     target = osp.realpath(filepath)
@@ -172,9 +163,8 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
 
 
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's ``LocalBackend`` whose ``put`` (``save_checkpoint``
-    writes through it; a plain ``open(path, 'wb')`` there, which a kill can
-    leave truncated) is :func:`atomic_write_bytes`."""
+    """mmengine's ``LocalBackend`` whose ``put`` (``save_checkpoint``'s
+    write, a plain ``open(path, 'wb')`` there) is :func:`atomic_write_bytes`."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         atomic_write_bytes(obj, filepath)
@@ -183,8 +173,7 @@ class AtomicLocalBackend(LocalBackend):
 def register_safe_loading() -> None:
     """Make mmengine read local checkpoints through :func:`load_from_local`
     (``Runner.resume`` / ``load_from``, ``PretrainedInit``) and write local
-    files through :class:`AtomicLocalBackend`, for the whole process (as
-    ``tools/train.py`` does; idempotent)."""
+    files through :class:`AtomicLocalBackend`, process-wide (idempotent)."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
                                      force=True)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -8,7 +8,7 @@ from typing import Callable, List, Optional
 from mmengine.logging import print_log
 
 from mmmask.errors import UnsafeCheckpointError
-from .io import load_checkpoint_file
+from .io import describe_error, load_checkpoint_file
 
 __all__ = ['checkpoint_candidates', 'find_resumable_checkpoint']
 
@@ -17,21 +17,20 @@ _NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 
 def checkpoint_candidates(work_dir: str) -> List[str]:
     """Checkpoints of ``work_dir``, newest first: the one mmengine's
-    ``last_checkpoint`` names (an absolute path: for a moved or copied work
-    dir, the file of that name in ``work_dir``), then ``iter_N.pth`` /
-    ``epoch_N.pth`` by decreasing N (ties: newer file first), then other
-    ``*.pth`` files by modification time."""
+    ``last_checkpoint`` names (for a moved or copied work dir, the file of
+    that name in ``work_dir``), then ``iter_N.pth`` / ``epoch_N.pth`` by
+    decreasing N (ties: newer file first), then other ``*.pth`` files by
+    modification time."""
     out: List[str] = []
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
         with open(pointer) as f:
             last = f.read().strip()
-        local = osp.join(work_dir, osp.basename(last)) if last else ''
-        if local and osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) \
+        local = osp.join(work_dir, osp.basename(last))
+        if last and osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) \
                 and osp.isfile(local):
             last = local  # the work dir was moved or copied
-        if last:
-            out.append(last)
+        out += [last] if last else []
     try:
         names = [n for n in os.listdir(work_dir) if n.endswith('.pth')]
     except FileNotFoundError:
@@ -42,11 +41,9 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
         return (match is not None, int(match.group(1)) if match else -1,
                 osp.getmtime(osp.join(work_dir, name)))
 
-    for name in sorted(names, key=key, reverse=True):
-        path = osp.join(work_dir, name)
-        if not any(osp.abspath(p) == osp.abspath(path) for p in out):
-            out.append(path)
-    return out
+    seen = {osp.abspath(p) for p in out}
+    paths = [osp.join(work_dir, n) for n in sorted(names, key=key, reverse=True)]
+    return out + [p for p in paths if osp.abspath(p) not in seen]
 
 
 def _log_warning(message: str) -> None:
@@ -68,10 +65,8 @@ def find_resumable_checkpoint(work_dir: str,
         except UnsafeCheckpointError:
             raise
         except Exception as err:  # truncated zip, EOF, missing file, ...
-            reason = (str(err).strip().splitlines() or [''])[0]
             warn(f'--resume auto: skipping checkpoint {path}, which cannot '
-                 f'be loaded ({type(err).__name__}: {reason}); trying the '
-                 'previous one')
+                 f'be loaded ({describe_error(err)}); trying the previous one')
             continue
         return path
     return None

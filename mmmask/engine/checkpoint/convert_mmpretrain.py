@@ -209,21 +209,18 @@ def convert_checkpoint(src_path: str, dst_path: str,
         out = convert_state_dict(ckpt, direction, method, strict)
     else:
         method = method or detect_method(ckpt['state_dict'])
-        out = {}
-        for key, value in ckpt.items():
-            if key in TRAINING_STATE_KEYS and not keep_training_state:
-                continue
-            if key == 'state_dict':
-                value = convert_state_dict(value, direction, method, strict)
-            elif key == 'ema_state_dict' and isinstance(value, dict):
-                # mmengine's EMAHook: {'steps': ..., 'module.<key>': ...}
-                inner = OrderedDict((k[7:], v) for k, v in value.items()
-                                    if k.startswith('module.'))
-                conv = convert_state_dict(inner, direction, method, strict)
-                value = OrderedDict((k, v) for k, v in value.items()
-                                    if not k.startswith('module.'))
-                value.update(('module.' + k, v) for k, v in conv.items())
-            out[key] = value
+        out = {k: v for k, v in ckpt.items()
+               if keep_training_state or k not in TRAINING_STATE_KEYS}
+        out['state_dict'] = convert_state_dict(out['state_dict'], direction,
+                                               method, strict)
+        ema = out.get('ema_state_dict')
+        if isinstance(ema, dict):  # EMAHook's {'steps', 'module.<key>'}
+            conv = convert_state_dict(OrderedDict(
+                (k[7:], v) for k, v in ema.items() if k.startswith('module.')),
+                direction, method, strict)
+            out['ema_state_dict'] = OrderedDict(
+                [(k, v) for k, v in ema.items() if not k.startswith('module.')]
+                + [('module.' + k, v) for k, v in conv.items()])
         if keep_training_state and any(k in ckpt for k in TRAINING_STATE_KEYS):
             warnings.warn('kept the optimizer/scheduler state unchanged: it '
                           'refers to parameters by index, which only matches '

@@ -29,10 +29,6 @@ import torch
 
 from .io import load_checkpoint_file
 
-__all__ = ['METHODS', 'DIRECTIONS', 'momentum_from_mmpretrain',
-           'momentum_to_mmpretrain', 'detect_method', 'mmpretrain_to_mmmask',
-           'mmmask_to_mmpretrain', 'convert_state_dict', 'convert_checkpoint']
-
 METHODS = ('densecl', 'mocov2')
 #: ``direction`` values of :func:`convert_checkpoint` (and their aliases).
 DIRECTIONS = ('mmpretrain2mmmask', 'mmmask2mmpretrain')

@@ -9,8 +9,6 @@ from .plain import (restore_checkpoint_objects, strip_wrapper_prefix,
                     to_plain_checkpoint)
 from .transfer import check_module_against_checkpoint, checkpoint_state_dict
 
-__all__ = ['SafeCheckpointHook']
-
 
 @HOOKS.register_module()
 class SafeCheckpointHook(Hook):

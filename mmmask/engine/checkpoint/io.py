@@ -1,30 +1,29 @@
-"""Reading checkpoints safely on torch >= 2.6, writing them atomically.
+"""Reading checkpoints safely on torch >= 2.6, finding the one that
+``--resume auto`` takes, writing them atomically.
 
 mmengine's Runner checkpoints hold HistoryBuffer objects (pickled as
 ``getattr(HistoryBuffer, 'min')``, ...) and numpy values, which a
 ``weights_only=True`` load refuses: :func:`load_checkpoint_file` allows
 exactly those globals."""
 import contextlib
+import logging
 import os
 import os.path as osp
 import pickle
+import re
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, List, Optional, Union
 
 import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, register_backend
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
 from mmmask.errors import CheckpointError, UnsafeCheckpointError
-
-__all__ = ['MMENGINE_CHECKPOINT_GLOBALS', 'load_checkpoint_file',
-           'load_from_local', 'atomic_write_bytes', 'AtomicLocalBackend',
-           'register_safe_loading']
 
 try:  # numpy >= 2 keeps the C module in numpy._core
     from numpy._core import multiarray as _np_multiarray
@@ -107,7 +106,7 @@ def _unsafe_globals(filename: str) -> list:
     return []
 
 
-def describe_error(err: BaseException) -> str:
+def _error_line(err: BaseException) -> str:
     """``'TypeName: first line of the message'``."""
     return f'{type(err).__name__}: ' + (str(err).strip().splitlines()
                                         or [''])[0]
@@ -116,13 +115,74 @@ def describe_error(err: BaseException) -> str:
 def _unreadable(filename: str, err: BaseException) -> CheckpointError:
     return CheckpointError(
         f'checkpoint {filename} cannot be read (truncated, or not a file '
-        f'that torch.save wrote): {describe_error(err)}')
+        f'that torch.save wrote): {_error_line(err)}')
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path loader (same signature; the name keeps its log
     line), reading through :func:`load_checkpoint_file`."""
     return load_checkpoint_file(filename, map_location=map_location)
+
+
+_NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
+
+
+def checkpoint_candidates(work_dir: str) -> List[str]:
+    """Checkpoints of ``work_dir``, newest first: the one mmengine's
+    ``last_checkpoint`` names (for a moved or copied work dir, the file of
+    that name in ``work_dir``), then ``iter_N.pth`` / ``epoch_N.pth`` by
+    decreasing N (ties: newer file first), then other ``*.pth`` files by
+    modification time."""
+    out: List[str] = []
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip()
+        local = osp.join(work_dir, osp.basename(last))
+        if last and osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) \
+                and osp.isfile(local):
+            last = local  # the work dir was moved or copied
+        out += [last] if last else []
+    try:
+        names = [n for n in os.listdir(work_dir) if n.endswith('.pth')]
+    except FileNotFoundError:
+        return out
+
+    def key(name):
+        match = _NUMBERED.match(name)
+        return (match is not None, int(match.group(1)) if match else -1,
+                osp.getmtime(osp.join(work_dir, name)))
+
+    seen = {osp.abspath(p) for p in out}
+    paths = [osp.join(work_dir, n)
+             for n in sorted(names, key=key, reverse=True)]
+    return out + [p for p in paths if osp.abspath(p) not in seen]
+
+
+def _log_warning(message: str) -> None:
+    print_log(message, logger='current', level=logging.WARNING)
+
+
+def find_resumable_checkpoint(work_dir: str,
+                              warn: Callable[[str], None] = _log_warning
+                              ) -> Optional[str]:
+    """The newest of :func:`checkpoint_candidates` that loads, or None. One
+    that cannot be read (truncated by a kill or a full disk, missing, not a
+    checkpoint) is skipped with a warning naming it and why; one refused as
+    unsafe raises :class:`~mmmask.errors.UnsafeCheckpointError`."""
+    for path in checkpoint_candidates(work_dir):
+        try:
+            checkpoint = load_checkpoint_file(path)
+            if not isinstance(checkpoint, dict) or 'meta' not in checkpoint:
+                raise ValueError('not an mmengine checkpoint (no "meta")')
+        except UnsafeCheckpointError:
+            raise
+        except Exception as err:  # truncated zip, EOF, missing file, ...
+            warn(f'--resume auto: skipping checkpoint {path}, which cannot '
+                 f'be loaded ({_error_line(err)}); trying the previous one')
+            continue
+        return path
+    return None
 
 
 def _write_all(fileobj, data: bytes) -> None:  # a seam for kill tests
@@ -164,7 +224,7 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
 
 class AtomicLocalBackend(LocalBackend):
     """mmengine's ``LocalBackend`` whose ``put`` (``save_checkpoint``'s
-    write, a plain ``open(path, 'wb')`` there) is :func:`atomic_write_bytes`."""
+    write: a plain ``open(path, 'wb')``) is :func:`atomic_write_bytes`."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         atomic_write_bytes(obj, filepath)

@@ -10,9 +10,6 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = ['TYPE_KEY', 'HISTORY_BUFFER_TYPE', 'to_plain_checkpoint',
-           'restore_checkpoint_objects', 'strip_wrapper_prefix']
-
 #: Key that marks a dict standing for an object of another type.
 TYPE_KEY = '__mmmask_type__'
 #: Value of :data:`TYPE_KEY` for a :class:`HistoryBuffer`.

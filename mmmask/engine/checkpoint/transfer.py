@@ -11,11 +11,6 @@ from torch import nn
 
 from mmmask.errors import PretrainedMismatchError
 
-__all__ = ['PretrainedMismatchError', 'LoadReport', 'checkpoint_state_dict',
-           'vit_transfer_rules',
-           'check_module_against_checkpoint', 'load_pretrained',
-           'check_pretrained_inits']
-
 #: BatchNorm counters: present or not depending on the torch that wrote the
 #: file; never a reason to fail.
 _IGNORED_SUFFIXES = ('num_batches_tracked', )

@@ -179,12 +179,10 @@ def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
     state = checkpoint_state_dict((loader or _torch_load)(path))
     report = check_module_against_checkpoint(module, state, prefix, name,
                                              str(path), strict)
-    mine = module.state_dict()
-    own = {k[len(prefix):]: v for k, v in state.items()
-           if k.startswith(prefix)}
-    module.load_state_dict(
-        {k: v for k, v in own.items() if k in report.loaded or (
-            k.endswith(_IGNORED_SUFFIXES) and k in mine)}, strict=False)
+    take = set(report.loaded) | {k for k in module.state_dict()
+                                 if k.endswith(_IGNORED_SUFFIXES)}
+    own = _under_prefix(state, prefix)
+    module.load_state_dict({k: own[k] for k in take if k in own}, strict=False)
     if logger is not None:
         logger(report.summary())
     return report

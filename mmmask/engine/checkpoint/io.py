@@ -6,7 +6,6 @@ mmengine's Runner checkpoints hold HistoryBuffer objects (pickled as
 ``weights_only=True`` load refuses: :func:`load_checkpoint_file` allows
 exactly those globals."""
 import contextlib
-import logging
 import os
 import os.path as osp
 import pickle
@@ -19,7 +18,7 @@ from typing import Any, Callable, List, Optional, Union
 import numpy as np
 import torch
 from mmengine.fileio import LocalBackend, register_backend
-from mmengine.logging import HistoryBuffer, print_log
+from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
@@ -159,16 +158,11 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
     return out + [p for p in paths if osp.abspath(p) not in seen]
 
 
-def _log_warning(message: str) -> None:
-    print_log(message, logger='current', level=logging.WARNING)
-
-
-def find_resumable_checkpoint(work_dir: str,
-                              warn: Callable[[str], None] = _log_warning
+def find_resumable_checkpoint(work_dir: str, warn: Callable[[str], None]
                               ) -> Optional[str]:
     """The newest of :func:`checkpoint_candidates` that loads, or None. One
     that cannot be read (truncated by a kill or a full disk, missing, not a
-    checkpoint) is skipped with a warning naming it and why; one refused as
+    checkpoint) is skipped with a ``warn`` naming it and why; one refused as
     unsafe raises :class:`~mmmask.errors.UnsafeCheckpointError`."""
     for path in checkpoint_candidates(work_dir):
         try:

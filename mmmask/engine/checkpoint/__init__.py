@@ -2,11 +2,8 @@
 (:mod:`.io`), plain checkpoints (:mod:`.plain`) and their hook (:mod:`.hook`,
 imported by ``mmmask.engine.hooks``), what a checkpoint gives a module
 (:mod:`.transfer`) and the mmpretrain converter (:mod:`.convert_mmpretrain`).
-
-Importing it changes nothing in mmengine and imports neither mmmask's
-registries nor its models: :func:`register_safe_loading` is the one call
-that makes mmengine load and write local checkpoints this way.
-"""
+Importing it imports neither mmmask's registries nor its models and changes
+nothing in mmengine until :func:`register_safe_loading` is called."""
 from mmmask.errors import UnsafeCheckpointError  # noqa: F401
 from .io import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,  # noqa
                  find_resumable_checkpoint, load_checkpoint_file,

@@ -1,10 +1,7 @@
-"""Reading checkpoints safely on torch >= 2.6, finding the one that
-``--resume auto`` takes, writing them atomically.
-
-mmengine's Runner checkpoints hold HistoryBuffer objects (pickled as
-``getattr(HistoryBuffer, 'min')``, ...) and numpy values, which a
-``weights_only=True`` load refuses: :func:`load_checkpoint_file` allows
-exactly those globals."""
+"""Reading checkpoints safely on torch >= 2.6 (mmengine's hold HistoryBuffer
+objects, pickled as ``getattr(HistoryBuffer, 'min')``, ..., and numpy values,
+which :func:`load_checkpoint_file` allows and nothing else), finding the one
+``--resume auto`` takes, writing them atomically."""
 import contextlib
 import os
 import os.path as osp

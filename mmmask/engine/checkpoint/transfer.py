@@ -1,9 +1,7 @@
-"""Which tensors of a checkpoint a module receives, before it loads them:
-mmengine's ``strict=False`` load of another architecture only logs a
-warning; :class:`LoadReport` names what would be ``loaded``, ``missing``,
-``mismatched`` and ``unexpected``, and a :class:`PretrainedMismatchError`
-stops a partial load. Only torch and :mod:`mmmask.errors` are imported.
-"""
+"""Which tensors of a checkpoint a module receives, before it loads them
+(mmengine's ``strict=False`` load of another architecture only warns):
+:class:`LoadReport` names them, :class:`PretrainedMismatchError` stops a
+partial load. Only torch and :mod:`mmmask.errors` are imported."""
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
@@ -191,12 +189,10 @@ def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
 def check_pretrained_inits(model: nn.Module,
                            loader: Optional[Callable[[str], Any]] = None,
                            strict: bool = True) -> List[LoadReport]:
-    """Check every ``Pretrained`` init_cfg (a dict, or in a list) of a
-    submodule of ``model`` against its file before ``init_weights`` runs
-    (each file read once; remote and zoo checkpoints are mmengine's to
-    resolve). Each owner of an init_cfg gets its own report (a C4
-    detector's backbone and its shared head); with ``strict``, the first
-    that would not be fully filled raises."""
+    """A report per ``Pretrained`` init_cfg (a dict, or in a list) of a
+    submodule of ``model``, before ``init_weights`` runs (each local file
+    read once; remote and zoo ones are mmengine's); with ``strict``, the
+    first that would not fill its module raises."""
     cache: Dict[str, Dict[str, torch.Tensor]] = {}
     reports = []
     for name, sub in model.named_modules():

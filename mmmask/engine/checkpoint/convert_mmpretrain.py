@@ -1,20 +1,16 @@
-"""MoCo v2 / DenseCL weights between mmpretrain's layout and mmmask's.
+"""MoCo v2 / DenseCL weights between mmpretrain's layout (``MoCo`` /
+``DenseCL``) and mmmask's (``MoCoV2`` / ``DenseCL``). Both use mmpretrain's
+ResNet, so backbone weights are shared as they are; the rest is renamed,
+and two buffers change shape:
 
-Both use mmpretrain's ResNet, so backbone weights are shared as they are;
-the rest is renamed, and two buffers change shape:
-
-==============================  ==========================================
-mmpretrain (``MoCo``/``DenseCL``)  mmmask (``MoCoV2``/``DenseCL``)
-==============================  ==========================================
-``backbone.*``, ``data_preprocessor.*``   the same
-``neck.mlp.*``                  ``neck.mlp.*`` (MoCo v2),
-                                ``neck.global_mlp.*`` (DenseCL)
-``neck.mlp2.*`` (DenseCL)       ``neck.dense_mlp.*``
-``encoder_k.module.0.*`` / ``.1.*``  ``key_encoder.backbone.*`` / ``.neck.*``
-``encoder_k.steps`` ()          ``key_encoder.num_updates`` ()
-``queue`` (C, K), ``queue2``    ``queue.feats`` (K, C), ``dense_queue.feats``
-``queue_ptr`` (1,), ``queue2_ptr``  ``queue.ptr`` (), ``dense_queue.ptr``
-==============================  ==========================================
+* ``backbone.*``, ``data_preprocessor.*``: the same
+* ``neck.mlp.*`` -> ``neck.mlp.*`` (MoCo v2), ``neck.global_mlp.*`` (DenseCL)
+* ``neck.mlp2.*`` (DenseCL) -> ``neck.dense_mlp.*``
+* ``encoder_k.module.0.*`` / ``.1.*`` -> ``key_encoder.backbone.*`` /
+  ``.neck.*``
+* ``encoder_k.steps`` () -> ``key_encoder.num_updates`` ()
+* ``queue`` (C, K), ``queue2`` -> ``queue.feats`` (K, C), ``dense_queue.feats``
+* ``queue_ptr`` (1,), ``queue2_ptr`` -> ``queue.ptr`` (), ``dense_queue.ptr``
 
 The two directions are exact inverses. mmpretrain's EMA ``momentum=0.001``
 is ``1 - m``; mmmask's ``momentum=0.999`` is the paper's m.

@@ -2,7 +2,7 @@
 (mmengine's ``strict=False`` load of another architecture only warns):
 :class:`LoadReport` names them, :class:`PretrainedMismatchError` stops a
 partial load. Only torch and :mod:`mmmask.errors` are imported."""
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn

@@ -1,20 +1,16 @@
-"""MoCo v2 / DenseCL weights between mmpretrain's layout and mmmask's.
+"""MoCo v2 / DenseCL weights between mmpretrain's layout (``MoCo`` /
+``DenseCL``) and mmmask's (``MoCoV2`` / ``DenseCL``). Both use mmpretrain's
+ResNet, so backbone weights are shared as they are; the rest is renamed,
+and two buffers change shape:
 
-Both use mmpretrain's ResNet, so backbone weights are shared as they are;
-the rest is renamed, and two buffers change shape:
-
-==============================  ==========================================
-mmpretrain (``MoCo``/``DenseCL``)  mmmask (``MoCoV2``/``DenseCL``)
-==============================  ==========================================
-``backbone.*``, ``data_preprocessor.*``   the same
-``neck.mlp.*``                  ``neck.mlp.*`` (MoCo v2),
-                                ``neck.global_mlp.*`` (DenseCL)
-``neck.mlp2.*`` (DenseCL)       ``neck.dense_mlp.*``
-``encoder_k.module.0.*`` / ``.1.*``  ``key_encoder.backbone.*`` / ``.neck.*``
-``encoder_k.steps`` ()          ``key_encoder.num_updates`` ()
-``queue`` (C, K), ``queue2``    ``queue.feats`` (K, C), ``dense_queue.feats``
-``queue_ptr`` (1,), ``queue2_ptr``  ``queue.ptr`` (), ``dense_queue.ptr``
-==============================  ==========================================
+* ``backbone.*``, ``data_preprocessor.*``: the same
+* ``neck.mlp.*`` -> ``neck.mlp.*`` (MoCo v2), ``neck.global_mlp.*`` (DenseCL)
+* ``neck.mlp2.*`` (DenseCL) -> ``neck.dense_mlp.*``
+* ``encoder_k.module.0.*`` / ``.1.*`` -> ``key_encoder.backbone.*`` /
+  ``.neck.*``
+* ``encoder_k.steps`` () -> ``key_encoder.num_updates`` ()
+* ``queue`` (C, K), ``queue2`` -> ``queue.feats`` (K, C), ``dense_queue.feats``
+* ``queue_ptr`` (1,), ``queue2_ptr`` -> ``queue.ptr`` (), ``dense_queue.ptr``
 
 The two directions are exact inverses. mmpretrain's EMA ``momentum=0.001``
 is ``1 - m``; mmmask's ``momentum=0.999`` is the paper's m.
@@ -28,10 +24,6 @@ from typing import Any, Dict, Optional
 import torch
 
 from .io import load_checkpoint_file
-
-__all__ = ['METHODS', 'DIRECTIONS', 'momentum_from_mmpretrain',
-           'momentum_to_mmpretrain', 'detect_method', 'mmpretrain_to_mmmask',
-           'mmmask_to_mmpretrain', 'convert_state_dict', 'convert_checkpoint']
 
 METHODS = ('densecl', 'mocov2')
 #: ``direction`` values of :func:`convert_checkpoint` (and their aliases).
@@ -209,21 +201,18 @@ def convert_checkpoint(src_path: str, dst_path: str,
         out = convert_state_dict(ckpt, direction, method, strict)
     else:
         method = method or detect_method(ckpt['state_dict'])
-        out = {}
-        for key, value in ckpt.items():
-            if key in TRAINING_STATE_KEYS and not keep_training_state:
-                continue
-            if key == 'state_dict':
-                value = convert_state_dict(value, direction, method, strict)
-            elif key == 'ema_state_dict' and isinstance(value, dict):
-                # mmengine's EMAHook: {'steps': ..., 'module.<key>': ...}
-                inner = OrderedDict((k[7:], v) for k, v in value.items()
-                                    if k.startswith('module.'))
-                conv = convert_state_dict(inner, direction, method, strict)
-                value = OrderedDict((k, v) for k, v in value.items()
-                                    if not k.startswith('module.'))
-                value.update(('module.' + k, v) for k, v in conv.items())
-            out[key] = value
+        out = {k: v for k, v in ckpt.items()
+               if keep_training_state or k not in TRAINING_STATE_KEYS}
+        out['state_dict'] = convert_state_dict(out['state_dict'], direction,
+                                               method, strict)
+        ema = out.get('ema_state_dict')
+        if isinstance(ema, dict):  # EMAHook's {'steps', 'module.<key>'}
+            conv = convert_state_dict(OrderedDict(
+                (k[7:], v) for k, v in ema.items() if k.startswith('module.')),
+                direction, method, strict)
+            out['ema_state_dict'] = OrderedDict(
+                [(k, v) for k, v in ema.items() if not k.startswith('module.')]
+                + [('module.' + k, v) for k, v in conv.items()])
         if keep_training_state and any(k in ckpt for k in TRAINING_STATE_KEYS):
             warnings.warn('kept the optimizer/scheduler state unchanged: it '
                           'refers to parameters by index, which only matches '

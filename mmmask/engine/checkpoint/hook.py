@@ -7,25 +7,19 @@ from mmmask.errors import CheckpointError
 from mmmask.registry import HOOKS
 from .plain import (restore_checkpoint_objects, strip_wrapper_prefix,
                     to_plain_checkpoint)
-from .transfer import checkpoint_state_dict, compare_state_dicts
-
-__all__ = ['SafeCheckpointHook']
+from .transfer import check_module_against_checkpoint, checkpoint_state_dict
 
 
 @HOOKS.register_module()
 class SafeCheckpointHook(Hook):
-    """Store checkpoints as plain values (bare-model keys,
-    :func:`~.plain.to_plain_checkpoint`: ``torch.load(weights_only=True)``
-    reads them in any process), restore them on load, and refuse a loaded
-    checkpoint that does not fit the model.
-
-    mmengine loads with ``strict=False``, which only logs a size mismatch
-    and leaves those tensors at their random init; here a mismatched shape,
-    a missing or an unexpected key raises a
+    """Store checkpoints as plain values with bare-model keys
+    (:func:`~.plain.to_plain_checkpoint`), restore them on load, and refuse
+    a loaded checkpoint that does not fit the model (mmengine's
+    ``strict=False`` load only logs a size mismatch): a mismatched shape, a
+    missing or an unexpected key raises a
     :class:`~mmmask.errors.CheckpointError` naming the first keys, unless
     the config sets ``load_cfg = dict(allow_partial=True)`` (a warning; the
-    tensors that fit are loaded; FSDP shards are not compared). Priority
-    ``VERY_HIGH``: before other hooks'.
+    tensors that fit are loaded; FSDP shards are not compared).
 
     Args:
         warn_unknown (bool): warn naming checkpoint values that stay of
@@ -59,19 +53,18 @@ class SafeCheckpointHook(Hook):
                for m in (runner.model, *model.modules())):
             return  # flattened shards: the FSDP strategy loads by itself
         path = str(runner.cfg.get('load_from') or 'the checkpoint')
-        report = compare_state_dicts(
-            model.state_dict(), checkpoint_state_dict(checkpoint), prefix='',
-            name='model', checkpoint=path)
-        if report.missing or report.unexpected or report.mismatched:
-            what = report.problems()
-            load_cfg = runner.cfg.get('load_cfg') or {}
-            if not load_cfg.get('allow_partial', False):
-                raise CheckpointError(
-                    f'checkpoint {path} does not fit the model '
-                    f'({len(report.loaded)}/{report.total} tensors fit): '
-                    f'{what}; set load_cfg = dict(allow_partial=True) to '
-                    'load only the tensors that fit')
-            runner.logger.warning(
-                f'load_cfg.allow_partial: {len(report.loaded)}/'
-                f'{report.total} tensors of {path} fit the model, the rest '
-                f'stay as initialised: {what}')
+        report = check_module_against_checkpoint(
+            model, checkpoint_state_dict(checkpoint), prefix='',
+            name='model', checkpoint=path, strict=False)
+        what = report.problems()  # missing, unexpected, mismatched keys
+        if not what:
+            return
+        fit = f'{len(report.loaded)}/{report.total}'
+        if not (runner.cfg.get('load_cfg') or {}).get('allow_partial', False):
+            raise CheckpointError(
+                f'checkpoint {path} does not fit the model ({fit} tensors '
+                f'fit): {what}; set load_cfg = dict(allow_partial=True) to '
+                'load only the tensors that fit')
+        runner.logger.warning(
+            f'load_cfg.allow_partial: {fit} tensors of {path} fit the model, '
+            f'the rest stay as initialised: {what}')

@@ -1,18 +1,16 @@
-"""Reading checkpoints safely on torch >= 2.6, writing them atomically.
-
-mmengine's Runner checkpoints hold, in ``message_hub``, HistoryBuffer
-objects (pickled as ``getattr(HistoryBuffer, 'min')``, ...) and numpy
-values, which torch >= 2.6's ``weights_only=True`` load refuses:
-:func:`load_checkpoint_file` allows exactly those globals.
-"""
+"""Reading checkpoints safely on torch >= 2.6 (mmengine's hold HistoryBuffer
+objects, pickled as ``getattr(HistoryBuffer, 'min')``, ..., and numpy values,
+which :func:`load_checkpoint_file` allows and nothing else), finding the one
+``--resume auto`` takes, writing them atomically."""
 import contextlib
 import os
 import os.path as osp
 import pickle
+import re
 import uuid
 import zipfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Callable, List, Optional, Union
 
 import numpy as np
 import torch
@@ -22,10 +20,6 @@ from mmengine.runner import CheckpointLoader
 from mmengine.utils import mkdir_or_exist
 
 from mmmask.errors import CheckpointError, UnsafeCheckpointError
-
-__all__ = ['MMENGINE_CHECKPOINT_GLOBALS', 'load_checkpoint_file',
-           'load_from_local', 'atomic_write_bytes', 'AtomicLocalBackend',
-           'register_safe_loading']
 
 try:  # numpy >= 2 keeps the C module in numpy._core
     from numpy._core import multiarray as _np_multiarray
@@ -52,20 +46,17 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
         'statistics methods of mmengine HistoryBuffer may be looked up.')
 
 
-def _allow_list():
-    out = [HistoryBuffer, np.ndarray, np.dtype,
-           (_history_buffer_getattr, 'builtins.getattr')]
+def _allow_list() -> list:
     # numpy 1.x pickles these as numpy.core.multiarray.*, 2.x as
     # numpy._core.multiarray.*: the same two functions under both names.
-    for fn in ('_reconstruct', 'scalar'):
-        for mod in ('numpy.core', 'numpy._core'):
-            out.append((getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}'))
+    arrays = [(getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}')
+              for fn in ('_reconstruct', 'scalar')
+              for mod in ('numpy.core', 'numpy._core')]
     # unpickling a dtype calls __setstate__ on its class (Float64DType, ...)
-    for code in _NUMERIC_DTYPE_CODES:
-        cls = type(np.dtype(code))
-        if cls is not np.dtype and cls not in out:
-            out.append(cls)
-    return out
+    dtypes = dict.fromkeys(type(np.dtype(c)) for c in _NUMERIC_DTYPE_CODES)
+    dtypes.pop(np.dtype, None)
+    return [HistoryBuffer, np.ndarray, np.dtype,
+            (_history_buffer_getattr, 'builtins.getattr'), *arrays, *dtypes]
 
 
 #: What a checkpoint of mmengine's Runner holds besides what
@@ -76,30 +67,14 @@ _ALLOWED_NAMES = {g[1] if isinstance(g, tuple) else
                   for g in MMENGINE_CHECKPOINT_GLOBALS}
 
 
-def _unsafe_globals(filename: str) -> list:
-    """The globals of a refused file outside the allow-list, by torch's own
-    scan of the pickle (empty where it cannot tell)."""
-    try:
-        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    except Exception:
-        return []
-    return [g for g in found if g not in _ALLOWED_NAMES]
-
-
 def load_checkpoint_file(path: Union[str, Path],
                          map_location: Any = 'cpu') -> Any:
     """Load a checkpoint written by mmengine (or mmmask), refusing anything
-    else; ``~`` is expanded. ``torch.load(weights_only=True)`` runs inside
-    ``torch.serialization.safe_globals`` with the missing part of
-    :data:`MMENGINE_CHECKPOINT_GLOBALS`.
-
-    Raises:
-        FileNotFoundError: ``path`` is not a file.
-        UnsafeCheckpointError: the file holds another global; torch's
-            message is kept.
-        CheckpointError: the file cannot be read (truncated, not a torch
-            file); torch's error is its cause.
-    """
+    else (``~`` expanded): ``torch.load(weights_only=True)`` with the missing
+    part of :data:`MMENGINE_CHECKPOINT_GLOBALS` as ``safe_globals``. Raises
+    FileNotFoundError (not a file), :class:`UnsafeCheckpointError` (another
+    global; torch's message kept) or :class:`CheckpointError` (unreadable:
+    truncated, not a torch file; torch's error is its cause)."""
     filename = osp.expanduser(os.fspath(path))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -118,11 +93,25 @@ def load_checkpoint_file(path: Union[str, Path],
         raise _unreadable(filename, e) from e
 
 
+def _unsafe_globals(filename: str) -> list:
+    """The globals of a refused file outside the allow-list, by torch's own
+    scan of the pickle (empty where it cannot tell)."""
+    with contextlib.suppress(Exception):
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+        return [g for g in found if g not in _ALLOWED_NAMES]
+    return []
+
+
+def _error_line(err: BaseException) -> str:
+    """``'TypeName: first line of the message'``."""
+    return f'{type(err).__name__}: ' + (str(err).strip().splitlines()
+                                        or [''])[0]
+
+
 def _unreadable(filename: str, err: BaseException) -> CheckpointError:
-    first = (str(err).strip().splitlines() or [''])[0]
     return CheckpointError(
         f'checkpoint {filename} cannot be read (truncated, or not a file '
-        f'that torch.save wrote): {type(err).__name__}: {first}')
+        f'that torch.save wrote): {_error_line(err)}')
 
 
 def load_from_local(filename: str, map_location: Any = None) -> Any:
@@ -131,17 +120,70 @@ def load_from_local(filename: str, map_location: Any = None) -> Any:
     return load_checkpoint_file(filename, map_location=map_location)
 
 
+_NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
+
+
+def checkpoint_candidates(work_dir: str) -> List[str]:
+    """Checkpoints of ``work_dir``, newest first: the one mmengine's
+    ``last_checkpoint`` names (for a moved or copied work dir, the file of
+    that name in ``work_dir``), then ``iter_N.pth`` / ``epoch_N.pth`` by
+    decreasing N (ties: newer file first), then other ``*.pth`` files by
+    modification time."""
+    out: List[str] = []
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            last = f.read().strip()
+        local = osp.join(work_dir, osp.basename(last))
+        if last and osp.abspath(osp.dirname(last)) != osp.abspath(work_dir) \
+                and osp.isfile(local):
+            last = local  # the work dir was moved or copied
+        out += [last] if last else []
+    try:
+        names = [n for n in os.listdir(work_dir) if n.endswith('.pth')]
+    except FileNotFoundError:
+        return out
+
+    def key(name):
+        match = _NUMBERED.match(name)
+        return (match is not None, int(match.group(1)) if match else -1,
+                osp.getmtime(osp.join(work_dir, name)))
+
+    seen = {osp.abspath(p) for p in out}
+    paths = [osp.join(work_dir, n)
+             for n in sorted(names, key=key, reverse=True)]
+    return out + [p for p in paths if osp.abspath(p) not in seen]
+
+
+def find_resumable_checkpoint(work_dir: str, warn: Callable[[str], None]
+                              ) -> Optional[str]:
+    """The newest of :func:`checkpoint_candidates` that loads, or None. One
+    that cannot be read (truncated by a kill or a full disk, missing, not a
+    checkpoint) is skipped with a ``warn`` naming it and why; one refused as
+    unsafe raises :class:`~mmmask.errors.UnsafeCheckpointError`."""
+    for path in checkpoint_candidates(work_dir):
+        try:
+            checkpoint = load_checkpoint_file(path)
+            if not isinstance(checkpoint, dict) or 'meta' not in checkpoint:
+                raise ValueError('not an mmengine checkpoint (no "meta")')
+        except UnsafeCheckpointError:
+            raise
+        except Exception as err:  # truncated zip, EOF, missing file, ...
+            warn(f'--resume auto: skipping checkpoint {path}, which cannot '
+                 f'be loaded ({_error_line(err)}); trying the previous one')
+            continue
+        return path
+    return None
+
+
 def _write_all(fileobj, data: bytes) -> None:  # a seam for kill tests
     fileobj.write(data)
 
 
 def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     """Write ``data`` so that readers see the old file or the complete new
-    one: a temporary file ``.<name>.<pid>.<rand>.tmp`` in the same folder,
-    flushed and fsync-ed, ``os.replace``-d over ``filepath`` (through a
-    symlink to its target), then the folder fsync-ed where the OS allows.
-    An existing file keeps its permission bits; on any error the temporary
-    file is removed."""
+    one: a fsync-ed temporary file in the same folder ``os.replace``-d over
+    ``filepath`` (a symlink's target), keeping an existing file's mode."""
     filepath = os.fspath(filepath)
     mkdir_or_exist(osp.dirname(filepath) or '.')
     target = osp.realpath(filepath)
@@ -172,9 +214,8 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
 
 
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's ``LocalBackend`` whose ``put`` (``save_checkpoint``
-    writes through it; a plain ``open(path, 'wb')`` there, which a kill can
-    leave truncated) is :func:`atomic_write_bytes`."""
+    """mmengine's ``LocalBackend`` whose ``put`` (``save_checkpoint``'s
+    write: a plain ``open(path, 'wb')``) is :func:`atomic_write_bytes`."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         atomic_write_bytes(obj, filepath)
@@ -183,8 +224,7 @@ class AtomicLocalBackend(LocalBackend):
 def register_safe_loading() -> None:
     """Make mmengine read local checkpoints through :func:`load_from_local`
     (``Runner.resume`` / ``load_from``, ``PretrainedInit``) and write local
-    files through :class:`AtomicLocalBackend`, for the whole process (as
-    ``tools/train.py`` does; idempotent)."""
+    files through :class:`AtomicLocalBackend`, process-wide (idempotent)."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local,
                                      force=True)
     register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -10,9 +10,6 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-__all__ = ['TYPE_KEY', 'HISTORY_BUFFER_TYPE', 'to_plain_checkpoint',
-           'restore_checkpoint_objects', 'strip_wrapper_prefix']
-
 #: Key that marks a dict standing for an object of another type.
 TYPE_KEY = '__mmmask_type__'
 #: Value of :data:`TYPE_KEY` for a :class:`HistoryBuffer`.
@@ -66,8 +63,7 @@ def _to_plain(obj: Any, unknown: List[str], where: str = '') -> Any:
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
-            if isinstance(k, np.generic):
-                k = k.item()
+            k = k.item() if isinstance(k, np.generic) else k
             if not (_is_plain_leaf(k) or type(k) is tuple):  # only reported
                 unknown.append(f'{where or "<root>"} key {k!r}: '
                                f'{type(k).__module__}.{type(k).__qualname__}')
@@ -98,11 +94,8 @@ def to_plain_checkpoint(checkpoint: dict) -> List[str]:
     HISTORY_BUFFER_TYPE, 'log_history': tensor, 'count_history': tensor,
     'max_length': int}``; numpy arrays -> tensors (numeric dtypes) or lists;
     numpy scalars -> Python scalars; namedtuples, frozensets and dict
-    subclasses other than OrderedDict -> tuple, set and dict.
-
-    Returns:
-        list[str]: where values of other types remain (``"['meta']['x']:
-        pkg.Cls"``); empty when the checkpoint is plain.
+    subclasses other than OrderedDict -> tuple, set and dict. Returns where
+    values of other types remain (``"['meta']['x']: pkg.Cls"``), if any.
     """
     unknown: List[str] = []
     for key in list(checkpoint):

@@ -1,30 +1,22 @@
-"""Which tensors of a checkpoint a module receives, before it loads them:
-mmengine's ``strict=False`` load of another architecture (a ResNet-18 into
-a ResNet-50, a plain stem into ``ResNetV1c``'s deep one) only logs a
-warning; the report here names what would be ``loaded``, ``missing``,
-``mismatched`` and ``unexpected``, and a :class:`PretrainedMismatchError`
-stops a partial load. Only torch and :mod:`mmmask.errors` are imported.
-"""
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+"""Which tensors of a checkpoint a module receives, before it loads them
+(mmengine's ``strict=False`` load of another architecture only warns):
+:class:`LoadReport` names them, :class:`PretrainedMismatchError` stops a
+partial load. Only torch and :mod:`mmmask.errors` are imported."""
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from mmmask.errors import PretrainedMismatchError
 
-__all__ = ['PretrainedMismatchError', 'LoadReport', 'checkpoint_state_dict',
-           'compare_state_dicts', 'vit_transfer_rules',
-           'check_module_against_checkpoint', 'load_pretrained',
-           'pretrained_init_cfgs', 'check_pretrained_inits']
-
 #: BatchNorm counters: present or not depending on the torch that wrote the
 #: file; never a reason to fail.
 _IGNORED_SUFFIXES = ('num_batches_tracked', )
 
 
-def _short(keys: List[str], n: int) -> str:
-    return ', '.join(keys[:n]) + (f', ... {len(keys) - n} more'
-                                  if len(keys) > n else '')
+def _short(items: List[str], n: int, sep: str = ', ') -> str:
+    return sep.join(items[:n]) + (f'{sep}... {len(items) - n} more'
+                                  if len(items) > n else '')
 
 
 class LoadReport:
@@ -53,37 +45,31 @@ class LoadReport:
     def ok(self) -> bool:
         return bool(self.loaded) and not self.missing and not self.mismatched
 
-    def _mismatch_line(self, max_keys: int) -> str:
-        shown = [f'{k} {tuple(a)} in checkpoint vs {tuple(b)} in model'
-                 for k, a, b in self.mismatched[:max_keys]]
-        more = len(self.mismatched) - len(shown)
-        return (f'shape mismatch ({len(self.mismatched)}): '
-                + '; '.join(shown) + (f'; ... {more} more' if more > 0
-                                      else ''))
+    def _parts(self, max_keys: int, details: bool) -> List[str]:
+        """``'title (n): first keys'`` per non-empty list; shape mismatches
+        first, or with ``details`` last, after the resized and new keys."""
+        named = [('missing', self.missing), ('unexpected', self.unexpected)]
+        if details:
+            named += [('resized on load', self.resized),
+                      ('new, not pretrained', self.new)]
+        parts = [f'{title} ({len(keys)}): {_short(keys, max_keys)}'
+                 for title, keys in named if keys]
+        if self.mismatched:
+            shapes = [f'{k} {tuple(a)} in checkpoint vs {tuple(b)} in model'
+                      for k, a, b in self.mismatched]
+            parts.insert(len(parts) if details else 0,
+                         f'shape mismatch ({len(shapes)}): '
+                         + _short(shapes, max_keys, '; '))
+        return parts
 
     def problems(self, max_keys: int = 3) -> str:
-        """The mismatched, missing and unexpected keys, first ones named,
-        in one line."""
-        parts = [self._mismatch_line(max_keys)] if self.mismatched else []
-        parts += [f'{title} ({len(keys)}): {_short(keys, max_keys)}'
-                  for title, keys in (('missing', self.missing),
-                                      ('unexpected', self.unexpected))
-                  if keys]
-        return '; '.join(parts)
+        """The mismatched, missing and unexpected keys in one line."""
+        return '; '.join(self._parts(max_keys, details=False))
 
     def summary(self, max_keys: int = 8) -> str:
-        lines = [f'{self.name}: {len(self.loaded)}/{self.total} tensors '
-                 f'loaded from {self.checkpoint} (prefix {self.prefix!r})']
-        for title, keys in (('missing', self.missing),
-                            ('unexpected', self.unexpected),
-                            ('resized on load', self.resized),
-                            ('new, not pretrained', self.new)):
-            if keys:
-                lines.append(f'  {title} ({len(keys)}): '
-                             f'{_short(keys, max_keys)}')
-        if self.mismatched:
-            lines.append('  ' + self._mismatch_line(max_keys))
-        return '\n'.join(lines)
+        header = (f'{self.name}: {len(self.loaded)}/{self.total} tensors '
+                  f'loaded from {self.checkpoint} (prefix {self.prefix!r})')
+        return '\n  '.join([header] + self._parts(max_keys, details=True))
 
     def __repr__(self) -> str:
         return f'LoadReport({self.summary()})'
@@ -117,22 +103,28 @@ def vit_transfer_rules(module: nn.Module) -> Tuple[List[str], List[str]]:
     return resizable, new
 
 
-def compare_state_dicts(module_state: Dict[str, torch.Tensor],
-                        checkpoint_state: Dict[str, torch.Tensor],
-                        prefix: str = 'backbone.', name: str = 'module',
-                        checkpoint: str = '<state dict>',
-                        resizable: Iterable[str] = (),
-                        new: Iterable[str] = ()) -> LoadReport:
-    """Compare a module's state dict with the checkpoint's tensors under
-    ``prefix`` (``module.`` of wrapped saves stripped first, as mmengine
-    does). ``resizable`` keys may differ in the token count (dim 1) only;
-    ``new`` keys are not expected in the checkpoint."""
-    resizable, new = set(resizable), set(new)
+def _under_prefix(state: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+    """The entries of ``state`` under ``prefix``, keyed without it
+    (``module.`` of wrapped saves stripped first, as mmengine does)."""
     own = {}
-    for key, value in checkpoint_state.items():
+    for key, value in state.items():
         key = key[7:] if key.startswith('module.') else key
         if key.startswith(prefix):
             own[key[len(prefix):]] = value
+    return own
+
+
+def check_module_against_checkpoint(
+        module: nn.Module, checkpoint_state: Dict[str, torch.Tensor],
+        prefix: str = 'backbone.', name: str = 'module',
+        checkpoint: str = '<state dict>', strict: bool = True) -> LoadReport:
+    """Compare ``module``'s state dict with the checkpoint's tensors under
+    ``prefix`` (:func:`vit_transfer_rules` excuse a resized ``pos_embed``
+    and new keys); with ``strict`` raise :class:`PretrainedMismatchError`
+    unless every tensor of the module is filled with the right shape."""
+    resizable, new = map(set, vit_transfer_rules(module))
+    own = _under_prefix(checkpoint_state, prefix)
+    module_state = module.state_dict()
     loaded, missing, mismatched, resized, fresh = [], [], [], [], []
     for key, value in module_state.items():
         if key.endswith(_IGNORED_SUFFIXES):
@@ -144,27 +136,15 @@ def compare_state_dicts(module_state: Dict[str, torch.Tensor],
         if a == b:
             loaded.append(key)
         elif key in resizable and len(a) == len(b) == 3 and \
-                a[0] == b[0] and a[2] == b[2]:
+                a[0] == b[0] and a[2] == b[2]:  # another token count
             loaded.append(key)
             resized.append(key)
         else:
             mismatched.append((key, a, b))
     unexpected = [k for k in own if k not in module_state
                   and not k.endswith(_IGNORED_SUFFIXES)]
-    return LoadReport(name, checkpoint, prefix, loaded, missing, unexpected,
-                      mismatched, resized, fresh)
-
-
-def check_module_against_checkpoint(
-        module: nn.Module, checkpoint_state: Dict[str, torch.Tensor],
-        prefix: str = 'backbone.', name: str = 'module',
-        checkpoint: str = '<state dict>', strict: bool = True) -> LoadReport:
-    """:func:`compare_state_dicts` for ``module``; with ``strict`` raise
-    :class:`PretrainedMismatchError` unless every tensor of the module is
-    filled with the right shape."""
-    report = compare_state_dicts(module.state_dict(), checkpoint_state,
-                                 prefix, name, checkpoint,
-                                 *vit_transfer_rules(module))
+    report = LoadReport(name, checkpoint, prefix, loaded, missing,
+                        unexpected, mismatched, resized, fresh)
     if not strict or report.ok:
         return report
     if not report.loaded:
@@ -197,44 +177,36 @@ def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
     state = checkpoint_state_dict((loader or _torch_load)(path))
     report = check_module_against_checkpoint(module, state, prefix, name,
                                              str(path), strict)
-    mine = module.state_dict()
-    own = {k[len(prefix):]: v for k, v in state.items()
-           if k.startswith(prefix)}
-    module.load_state_dict(
-        {k: v for k, v in own.items() if k in report.loaded or (
-            k.endswith(_IGNORED_SUFFIXES) and k in mine)}, strict=False)
+    take = set(report.loaded) | {k for k in module.state_dict()
+                                 if k.endswith(_IGNORED_SUFFIXES)}
+    own = _under_prefix(state, prefix)
+    module.load_state_dict({k: own[k] for k in take if k in own}, strict=False)
     if logger is not None:
         logger(report.summary())
     return report
 
 
-def pretrained_init_cfgs(module: nn.Module
-                         ) -> Iterable[Tuple[str, nn.Module, dict]]:
-    """``(name, submodule, init_cfg)`` for every ``Pretrained`` init_cfg (a
-    dict, or in a list) of a submodule of ``module``."""
-    for name, sub in module.named_modules():
-        cfgs = getattr(sub, 'init_cfg', None)
-        for cfg in (cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]):
-            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
-                yield name or '<model>', sub, cfg
-
-
 def check_pretrained_inits(model: nn.Module,
                            loader: Optional[Callable[[str], Any]] = None,
                            strict: bool = True) -> List[LoadReport]:
-    """Check every ``Pretrained`` init_cfg of ``model`` against its file
-    before ``init_weights`` runs (each file read once; remote and zoo
-    checkpoints are mmengine's to resolve). Each owner of an init_cfg gets
-    its own report (a C4 detector's backbone and its shared head); with
-    ``strict``, the first that would not be fully filled raises."""
+    """A report per ``Pretrained`` init_cfg (a dict, or in a list) of a
+    submodule of ``model``, before ``init_weights`` runs (each local file
+    read once; remote and zoo ones are mmengine's); with ``strict``, the
+    first that would not fill its module raises."""
     cache: Dict[str, Dict[str, torch.Tensor]] = {}
     reports = []
-    for name, sub, cfg in pretrained_init_cfgs(model):
-        path = cfg.get('checkpoint')
-        if not isinstance(path, str) or '://' in path:
-            continue
-        if path not in cache:
-            cache[path] = checkpoint_state_dict((loader or _torch_load)(path))
-        reports.append(check_module_against_checkpoint(
-            sub, cache[path], cfg.get('prefix') or '', name, path, strict))
+    for name, sub in model.named_modules():
+        cfgs = getattr(sub, 'init_cfg', None)
+        for cfg in (cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]):
+            if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
+                continue
+            path = cfg.get('checkpoint')
+            if not isinstance(path, str) or '://' in path:
+                continue
+            if path not in cache:
+                cache[path] = checkpoint_state_dict(
+                    (loader or _torch_load)(path))
+            reports.append(check_module_against_checkpoint(
+                sub, cache[path], cfg.get('prefix') or '', name or '<model>',
+                path, strict))
     return reports

@@ -131,6 +131,15 @@ def test_load_report_and_wrong_architecture(tmp_path):
     assert lines and '100/100 tensors loaded' in lines[0]
     for k, v in model.backbone.state_dict().items():
         assert torch.equal(target.state_dict()[k], v)
+    # a DDP wrapper's 'module.' before the prefix: reported and loaded alike
+    wrapped = str(tmp_path / 'ddp.pth')
+    torch.save({'state_dict': {f'module.{k}': v for k, v in
+                               model.state_dict().items()}}, wrapped)
+    target = ResNet(depth=18)
+    report = load_pretrained(target, wrapped, logger=None)
+    assert report.ok and len(report.loaded) == 100
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(target.state_dict()[k], v)
     with pytest.raises(PretrainedMismatchError,
                        match=r'shape mismatch.*layer1\.0\.conv1\.weight'):
         load_pretrained(ResNet(depth=50), ckpt, logger=None)

@@ -190,6 +190,7 @@ RECIPES = {
     'maskco_r50_coco-800e.py': (layout_coco, ['data/coco/train2017/*.jpg']),
     'demo/densecl_r18_demo.py': (layout_demo, DEMO_HEADER),
     'demo/mocov2_r18_demo.py': (layout_demo, DEMO_HEADER),
+    'demo/densecl_r18w32_digits_demo.py': (layout_demo, DEMO_HEADER),
     'demo/cmae_vit-tiny_demo.py': (layout_demo, DEMO_HEADER),
     'demo/macrl_vit-tiny_demo.py': (layout_demo, DEMO_HEADER),
 }

@@ -42,14 +42,14 @@ def test_demo_digit_indices_are_the_digits_make_demo_data_writes(demo_images):
     folder = demo_images
     written = np.stack([np.asarray(Image.open(osp.join(
         folder, 'digits', f'digit_{i:04d}.png')).convert('RGB'))
-        for i in range(4)])  # 12 images: 8 photo crops + 4 digits
+        for i in range(9)])  # 12 images: 3 photo crops + 9 digits
     images, _ = load_digits_uint8()
     idx = demo_digit_indices(num=12)
     assert np.array_equal(upsample_digits(images[idx], 64), written)
     held, labels = held_out_digits(64, num=12)
-    assert len(held) == 1797 - 4 and len(labels) == len(held)
+    assert len(held) == 1797 - 9 and len(labels) == len(held)
     flat = held.reshape(len(held), -1)
-    for img in written.reshape(4, -1):
+    for img in written.reshape(9, -1):
         assert not (flat == img).all(1).any()
 
 
@@ -187,7 +187,7 @@ def test_demo_probe_before_and_after(tmp_path):
     data = demo.probe_data(size)
     assert data[0].shape[1:] == (3, size, size) and data[0].dtype == \
         torch.uint8
-    assert len(data[1]) + len(data[3]) == 1797 - 200  # 200 demo digits
+    assert len(data[1]) + len(data[3]) == 1797 - 1200  # 1,200 demo digits
     first, again = demo.random_backbone(cfg), demo.random_backbone(cfg)
     for a, b in zip(first.state_dict().values(),
                     again.state_dict().values()):

@@ -15,8 +15,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['DENSE_CLASSES', 'DEMO_NUM', 'DEMO_PHOTO_SHARE', 'load_digits_uint8',
-           'demo_digit_indices',
+__all__ = ['DENSE_CLASSES', 'DEMO_NUM', 'DEMO_PHOTO_SHARE',
+           'load_digits_uint8', 'demo_digit_indices',
            'held_out_digits', 'bundled_photos', 'make_dense_digits']
 
 #: class names of :func:`make_dense_digits`' label maps

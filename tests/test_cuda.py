@@ -72,14 +72,8 @@ def _contrastive(method):
 
 
 def _maskco():
-    from test_maskco import make_batch, tiny_maskco
-    torch.manual_seed(0)
-    model = tiny_maskco(use_same_image_negatives=True)
-    view = [dict(type='RandomResizedCrop', scale=64,
-                 crop_ratio_range=(0.4, 1.0)),
-            dict(type='RandomFlip', prob=0.5)]
-    views, samples = make_batch(view, n=4, seed=2, num_neg_regions=2)
-    return model, views, samples
+    from test_maskco import loss_setup
+    return loss_setup()
 
 
 def _saliency():

@@ -103,13 +103,20 @@ def test_region_pixels_agree_across_cropped_and_flipped_views():
     assert flips > 0
 
 
-def test_loss_equals_a_direct_computation():
+def loss_setup():
+    """(model, views, samples) of the direct-computation test (also the
+    CUDA test's MaskCo case, tests/test_cuda.py)."""
     torch.manual_seed(0)
     model = tiny_maskco(use_same_image_negatives=True)
     view = [dict(type='RandomResizedCrop', scale=64,
                  crop_ratio_range=(0.4, 1.0)),
             dict(type='RandomFlip', prob=0.5)]
     views, samples = make_batch(view, n=4, seed=2, num_neg_regions=2)
+    return model, views, samples
+
+
+def test_loss_equals_a_direct_computation():
+    model, views, samples = loss_setup()
     queue = model.queue.negatives().clone()
     loss = model.loss(views, samples)['loss_region']
 

@@ -18,12 +18,7 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375], to_rgb=True, input_order='bgr',
     view_augments=[
         [],  # online view: no colour
-        [dict(type='BatchColorJitter', brightness=0.4, contrast=0.4,
-              saturation=0.4, hue=0.1, prob=0.8),
-         dict(type='BatchRandomGrayscale', prob=0.2,
-              channel_weights=(0.114, 0.587, 0.2989)),
-         dict(type='BatchGaussianBlur', sigma_range=(0.1, 2.0),
-              prob=0.5)]])
+        {{_base_.view_colour_augments}}])  # target: MoCo v2's colour ops
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PixelShiftViews', crop_size=224, max_shift=32,

@@ -22,14 +22,17 @@ mocov2_flip_prob = 0.5
 # transform replaces it) and the device ops
 view_crop = dict(type='RandomResizedCrop', scale=crop_size,
                  crop_ratio_range=(0.2, 1.), backend='cv2')
-view_augments = [
+# the colour ops alone: the views whose flip runs on the CPU (CMAE's pixel
+# shift, imagenet_pixel_shift.py) take these
+view_colour_augments = [
     dict(type='BatchColorJitter', **mocov2_jitter, prob=mocov2_jitter_prob),
     dict(type='BatchRandomGrayscale', prob=mocov2_gray_prob,
          channel_weights=mocov2_gray_weights),
     dict(type='BatchGaussianBlur', sigma_range=mocov2_blur_sigma,
          prob=mocov2_blur_prob),
-    dict(type='BatchRandomFlip', prob=mocov2_flip_prob),
 ]
+view_augments = view_colour_augments + [
+    dict(type='BatchRandomFlip', prob=mocov2_flip_prob)]
 
 # --- per-image pipeline: the same augmentation as CPU transforms
 view_jitter_per_image = dict(

@@ -189,24 +189,28 @@ def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
 def check_pretrained_inits(model: nn.Module,
                            loader: Optional[Callable[[str], Any]] = None,
                            strict: bool = True) -> List[LoadReport]:
-    """A report per ``Pretrained`` init_cfg (a dict, or in a list) of a
-    submodule of ``model``, before ``init_weights`` runs (each local file
-    read once; remote and zoo ones are mmengine's); with ``strict``, the
-    first that would not fill its module raises."""
+    """A report per ``Pretrained`` init_cfg of a submodule of ``model``
+    (:func:`_pretrained_init_cfgs`), before ``init_weights`` runs (each
+    local file read once; remote and zoo ones are mmengine's); with
+    ``strict``, the first that would not fill its module raises."""
     cache: Dict[str, Dict[str, torch.Tensor]] = {}
     reports = []
+    for name, sub, cfg in _pretrained_init_cfgs(model):
+        path = cfg.get('checkpoint')
+        if not isinstance(path, str) or '://' in path:
+            continue
+        if path not in cache:
+            cache[path] = checkpoint_state_dict((loader or _torch_load)(path))
+        reports.append(check_module_against_checkpoint(
+            sub, cache[path], cfg.get('prefix') or '', name, path, strict))
+    return reports
+
+
+def _pretrained_init_cfgs(model: nn.Module):
+    """``(name, submodule, init_cfg)`` for every ``Pretrained`` init_cfg (a
+    dict, or in a list) of a submodule of ``model``."""
     for name, sub in model.named_modules():
         cfgs = getattr(sub, 'init_cfg', None)
         for cfg in (cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]):
-            if not (isinstance(cfg, dict) and cfg.get('type') == 'Pretrained'):
-                continue
-            path = cfg.get('checkpoint')
-            if not isinstance(path, str) or '://' in path:
-                continue
-            if path not in cache:
-                cache[path] = checkpoint_state_dict(
-                    (loader or _torch_load)(path))
-            reports.append(check_module_against_checkpoint(
-                sub, cache[path], cfg.get('prefix') or '', name or '<model>',
-                path, strict))
-    return reports
+            if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+                yield name or '<model>', sub, cfg

@@ -28,8 +28,14 @@ model = dict(
 
 # CPU side: one fused transform reads each digit, draws both views' crops
 # (scale 0.4-1 of the 64 px image) and resizes them to 32 px
+# (view_crop, view_pipeline and train_pipeline replace the base's 64 px ones)
 view_crop = dict(type='RandomResizedCrop', scale=crop_size,
                  crop_ratio_range=(0.4, 1.), backend='cv2')
+view_pipeline = [view_crop]
+train_pipeline = [
+    dict(type='DecodeMultiViewCrops', num_views=2, crop=view_crop),
+    dict(type='PackInputs'),
+]
 max_iters = 600
 train_dataloader = dict(
     batch_size=128,
@@ -39,11 +45,8 @@ train_dataloader = dict(
     dataset=dict(
         _delete_=True, type='RepeatDataset', times=64,
         dataset=dict(type='CustomDataset', data_root={{_base_.data_root}},
-                     data_prefix='digits', with_label=False, pipeline=[
-                         dict(type='DecodeMultiViewCrops', num_views=2,
-                              crop=view_crop),
-                         dict(type='PackInputs'),
-                     ])))
+                     data_prefix='digits', with_label=False,
+                     pipeline=train_pipeline)))
 
 optim_wrapper = dict(optimizer=dict(lr=0.06))
 param_scheduler = [

@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 __all__ = ['DENSE_CLASSES', 'DEMO_NUM', 'DEMO_PHOTO_SHARE',
-           'load_digits_uint8', 'demo_digit_indices',
+           'demo_photo_count', 'load_digits_uint8', 'demo_digit_indices',
            'held_out_digits', 'bundled_photos', 'make_dense_digits']
 
 #: class names of :func:`make_dense_digits`' label maps
@@ -41,14 +41,20 @@ def load_digits_uint8() -> Tuple[np.ndarray, np.ndarray]:
     return images, digits.target.astype(np.int64)
 
 
+def demo_photo_count(num: int) -> int:
+    """How many of a demo set of ``num`` images are photographs (when any
+    photograph loads); the rest are digits."""
+    return int(round(num * DEMO_PHOTO_SHARE))
+
+
 def demo_digit_indices(num: int = DEMO_NUM, seed: int = 0,
                        with_photos: bool = True) -> np.ndarray:
     """Indices (into :func:`load_digits_uint8`) of the digits that
     ``tools/make_demo_data.py --num num --seed seed`` writes: its seeded
-    permutation's first ``num - round(num * DEMO_PHOTO_SHARE)`` entries (all
-    ``num`` when no photograph loads)."""
+    permutation's first ``num - demo_photo_count(num)`` entries (all ``num``
+    when no photograph loads)."""
     n_total = 1797
-    n_photo = int(round(num * DEMO_PHOTO_SHARE)) if with_photos else 0
+    n_photo = demo_photo_count(num) if with_photos else 0
     order = np.random.default_rng(seed).permutation(n_total)
     return order[np.arange(num - n_photo) % n_total]
 

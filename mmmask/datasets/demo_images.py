@@ -13,9 +13,9 @@ Sources, all shipped inside installed packages:
 Of the default 1,600 images a quarter are photographs and 1,200 are
 digits (``builtin.DEMO_NUM``, ``DEMO_PHOTO_SHARE``): 597 digits stay out
 for the probes of ``mmmask.datasets.builtin``. Photographs are cut into
-seeded random crops (10-100 % of the image area,
-aspect 3/4-4/3) resized to 96 px JPEGs under ``photos/``; digits become
-64 px PNGs under ``digits/``. The same ``num`` and ``seed`` always give the
+seeded random crops (10-100 % of the image area, aspect 3/4-4/3) resized
+to 96 px JPEGs under ``photos/``; digits become 64 px PNGs under
+``digits/``. The same ``num`` and ``seed`` always give the
 same files. A folder that already holds exactly the expected files is left
 alone (``force=True`` rewrites it).
 """
@@ -29,7 +29,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from PIL import Image
 
-from .builtin import DEMO_NUM, DEMO_PHOTO_SHARE, load_digits_uint8
+from .builtin import DEMO_NUM, demo_photo_count, load_digits_uint8
 
 __all__ = ['make_demo_data']
 
@@ -139,7 +139,7 @@ def random_crop(img: np.ndarray, rng: np.random.Generator,
 
 def expected_files(num: int, photo_names: List[str]) -> List[Tuple[str, str]]:
     """(relative path, source) for every file of a set of ``num`` images."""
-    n_photo = int(round(num * DEMO_PHOTO_SHARE)) if photo_names else 0
+    n_photo = demo_photo_count(num) if photo_names else 0
     files = []
     for i in range(n_photo):
         name = photo_names[i % len(photo_names)]

@@ -1,7 +1,7 @@
 """Write mmmask's small built-in set of real images, no download (sources,
 layout and determinism: ``mmmask/datasets/demo_images.py``).
 
-    python tools/make_demo_data.py                     # data/demo_images/, 1,600
+    python tools/make_demo_data.py                   # data/demo_images/, 1,600
     python tools/make_demo_data.py --out /tmp/x --num 40
 """
 import argparse

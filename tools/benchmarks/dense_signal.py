@@ -28,7 +28,7 @@ to mmmask's MoCo v2 with the spread of those differences over seeds.
 Example::
 
     python tools/benchmarks/dense_signal.py                # defaults
-    python tools/benchmarks/dense_signal.py --threads 1 --seeds 0 \
+    python tools/benchmarks/dense_signal.py --threads 1 --seeds 0 \\
         --methods random mmmask-mocov2 mmmask-densecl      # one seed
     python tools/benchmarks/dense_signal.py --steps 2 --ft-iters 2 \\
         --num-train 16 --num-val 8 --seeds 0 --batch 8     # seconds

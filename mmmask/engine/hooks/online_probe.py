@@ -46,13 +46,13 @@ class OnlineProbeHook(Hook):
         ``to_rgb`` (or mmengine's ``bgr_to_rgb``)."""
         pre = getattr(model, 'data_preprocessor', None)
         mean, std, to_rgb = self.mean, self.std, self.to_rgb
+        pre_mean, pre_std = (getattr(pre, 'mean', None),
+                             getattr(pre, 'std', None))
         if mean is None:
-            mean = (getattr(pre, 'mean', None).view(-1).tolist()
-                    if getattr(pre, 'mean', None) is not None
+            mean = (pre_mean.view(-1).tolist() if pre_mean is not None
                     else _IMAGENET_MEAN)
         if std is None:
-            std = (getattr(pre, 'std', None).view(-1).tolist()
-                   if getattr(pre, 'std', None) is not None
+            std = (pre_std.view(-1).tolist() if pre_std is not None
                    else _IMAGENET_STD)
         if to_rgb is None:
             cfg = preprocessor_cfg or {}
@@ -71,7 +71,7 @@ class OnlineProbeHook(Hook):
         runner.logger.info(message)
 
     def evaluate(self, runner) -> dict:
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover (abstract)
 
     def after_train_epoch(self, runner) -> None:
         if self.by_epoch and self.every_n_epochs(runner, self.interval):

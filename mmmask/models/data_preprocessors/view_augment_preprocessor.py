@@ -189,30 +189,11 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                         flip_geometry(data_samples[i], v, views[v].shape[-1],
                                       self.mask_view, self.neg_regions_view)
 
-    def _chunk(self, img: Tensor) -> int:
-        """Samples per sub-batch: ``cpu_chunk`` on the CPU, all elsewhere."""
-        n = img.shape[0]
-        return n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
-
-    def augment(self, views: List[Tensor], data_samples=None) -> List[Tensor]:
-        """Augment RGB float views (each (N, 3, H, W) float32 whole
-        numbers); flips update ``data_samples``' geometry.
-
-        The parameters of the whole batch are drawn first (view by view, op
-        by op, from one CPU generator), then applied; on the CPU in
-        sub-batches of ``cpu_chunk`` samples, elsewhere at once."""
-        drawn = self._draw(views)
-        out = []
-        for img, ops in zip(views, drawn):
-            if ops:
-                img = torch.cat([self._augment_part(img[s:s + m], ops, s, m)
-                                 for s, m in self._spans(img)])
-            out.append(img)
-        self._flip_records(drawn, views, data_samples)
-        return out
-
     def _spans(self, img: Tensor):
-        n, step = img.shape[0], self._chunk(img)
+        """(start, size) of each sub-batch: ``cpu_chunk`` samples on the
+        CPU, the whole batch elsewhere."""
+        n = img.shape[0]
+        step = n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
         return [(s, min(step, n - s)) for s in range(0, n, step)]
 
     @staticmethod

@@ -246,13 +246,7 @@ def view_stage(kind: str = 'mocov2', ops=None, view_ops: str = 'config',
         type='ViewAugmentDataPreprocessor', mean=[MEAN] * 3, std=[STD] * 3,
         to_rgb=False, input_order='rgb',
         view_augments=(view_augments(kind, view_ops, size)
-                       if ops is None else ops),
-        cpu_chunk=CPU_CHUNK))
-
-
-# samples per sub-batch of the device stage on the CPU (the preprocessor's
-# default of 8 suits 224 px views; at 32 px its Python overhead dominates)
-CPU_CHUNK = 128
+                       if ops is None else ops)))
 
 
 def single_thread(fn):

@@ -75,6 +75,10 @@ def main(argv=None):
     parser.add_argument('--views', type=int, default=2)
     parser.add_argument('--threads', type=int, nargs='+', default=[1])
     parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--cpu-chunks', type=int, nargs='*', default=[],
+                        help='also time the eager stage with these '
+                        'cpu_chunk values (default: the preprocessor\'s '
+                        'rule)')
     parser.add_argument('--compile', action='store_true',
                         help='also time the stage with compile=True (the '
                         'first call compiles, untimed)')
@@ -95,9 +99,10 @@ def main(argv=None):
     n = args.batch
     load = os.getloadavg()
     print(f'device {device}, batch {n}, {args.views} views of '
-          f'{args.size} px, median of {args.rounds}, cpu_chunk '
-          f'{pre.cpu_chunk}, load average {load[0]:.2f} {load[1]:.2f} '
-          f'{load[2]:.2f} on {os.cpu_count()} cores')
+          f'{args.size} px, median of {args.rounds}, sub-batch '
+          f'{pre.sub_batch(inputs[0])} on the CPU, load average '
+          f'{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} '
+          'cores')
     # the per-image transforms of the same augmentation (no crop), in the
     # mmpretrain scope, on the same uint8 views (HWC BGR arrays)
     from mmengine.registry import DefaultScope
@@ -125,7 +130,7 @@ def main(argv=None):
             op = BATCH_AUGMENTS.build(c)
             params = op.sample_params(n, torch.Generator().manual_seed(0))
             params = {k: v.to(device) for k, v in params.items()}
-            chunk = pre.cpu_chunk if device.type == 'cpu' else n
+            chunk = pre.sub_batch(float_view)
 
             def run_op():
                 for s in range(0, n, chunk):
@@ -147,6 +152,16 @@ def main(argv=None):
         rows.append((threads, 'eager', timed(stage, args.rounds, sync),
                      timed(plain, args.rounds, sync),
                      timed(per_image, args.rounds, lambda: None)))
+        for chunk in args.cpu_chunks:
+            pre_k = MODELS.build(dict(cfg.data_preprocessor,
+                                      cpu_chunk=chunk)).to(device)
+
+            def stage_k():
+                pre_k(dict(inputs=[v.to(device) for v in inputs]),
+                      training=True)
+            rows.append((threads, f'eager, cpu_chunk={chunk}',
+                         timed(stage_k, args.rounds, sync), rows[-1][3],
+                         timed(per_image, args.rounds, lambda: None)))
         if args.compile:
             pre_c = MODELS.build(dict(cfg.data_preprocessor,
                                       compile=True)).to(device)

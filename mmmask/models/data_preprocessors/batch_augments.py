@@ -5,8 +5,10 @@ Each op splits its randomness from its arithmetic:
 * ``sample_params(n, generator)`` draws the parameters of ``n`` samples
   from a CPU ``torch.Generator`` and returns a dict of CPU tensors with
   leading dimension ``n`` (the preprocessor draws them from
-  ``StepRandom('view_augment')`` and moves them to the device, so the CPU
-  and a CUDA device draw the same numbers);
+  ``StepRandom('view_augment')``, so the CPU and a CUDA device draw the
+  same numbers, and moves the floating-point ones to the device with
+  :func:`params_to`: the selections, bool or integer, stay on the CPU,
+  where the ops read them without waiting for the device);
 * ``apply(imgs, params)`` applies them to ``imgs`` (N, 3, H, W) float32
   RGB whole numbers in [0, 255] on any device, touching only the selected
   samples (a sub-batch by index, never a loop over samples) and returns the
@@ -17,7 +19,7 @@ mmpretrain / mmcv with the same arguments (``RandomApply(ColorJitter)``,
 ``RandomGrayscale``, ``GaussianBlur(magnitude_std='inf')``, ``Solarize``,
 ``RandomFlip``).
 """
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -27,10 +29,22 @@ from . import view_augment as F
 
 __all__ = [
     'BatchViewAugment', 'BatchColorJitter', 'BatchRandomGrayscale',
-    'BatchGaussianBlur', 'BatchSolarize', 'BatchRandomFlip'
+    'BatchGaussianBlur', 'BatchSolarize', 'BatchRandomFlip', 'params_to'
 ]
 
 Params = Dict[str, Tensor]
+
+
+def params_to(params: Params, device) -> Params:
+    """The floating-point parameters moved to ``device``; the selections
+    (bool / integer tensors) kept where they are (on the CPU)."""
+    return {k: t.to(device, non_blocking=True) if t.is_floating_point()
+            else t for k, t in params.items()}
+
+
+def _rows(select: Tensor) -> List[int]:
+    """The indices where the (N,) bool ``select`` is True."""
+    return torch.nonzero(select.cpu()).flatten().tolist()
 
 
 def _check_prob(name: str, prob: float) -> float:
@@ -72,19 +86,24 @@ class BatchViewAugment:
 
     def __call__(self, imgs: Tensor, generator: torch.Generator) -> Tensor:
         params = self.sample_params(imgs.shape[0], generator)
-        params = {k: v.to(imgs.device) for k, v in params.items()}
-        return self.apply(imgs, params)
+        return self.apply(imgs, params_to(params, imgs.device))
 
     @staticmethod
-    def _on(imgs: Tensor, select: Tensor, fn, *args: Tensor) -> Tensor:
-        """``fn`` applied to the samples where ``select`` (N,) is True
-        (``args`` are (N,) parameters); the others unchanged. The selected
-        samples are written back into ``imgs`` (no copy of the batch)."""
-        idx = torch.nonzero(select, as_tuple=False).flatten()
-        if idx.numel() == 0:
+    def _on(imgs: Tensor, rows: List[int], fn, *args: Tensor) -> Tensor:
+        """``fn`` applied to the samples ``rows`` (increasing indices;
+        ``args`` are (N,) parameters); the others unchanged. The selected
+        samples are written back into ``imgs`` (no copy of the batch); a run
+        of consecutive samples is taken as a view, without a gather."""
+        n = len(rows)
+        if n == 0:
             return imgs
-        if idx.numel() == imgs.shape[0]:
+        if n == imgs.shape[0]:
             return fn(imgs, *args)
+        if rows[-1] - rows[0] + 1 == n:
+            part = imgs.narrow(0, rows[0], n)
+            part.copy_(fn(part, *(a.narrow(0, rows[0], n) for a in args)))
+            return imgs
+        idx = torch.tensor(rows, device=imgs.device)
         return imgs.index_copy_(0, idx, fn(imgs.index_select(0, idx),
                                            *(a[idx] for a in args)))
 
@@ -156,16 +175,17 @@ class BatchColorJitter(BatchViewAugment):
         return params
 
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
-        apply, order = params['apply'], params['order']
+        # codes[j][i]: the op sample i applies in round j, -1 if none
+        codes = params['order'].cpu().masked_fill(
+            ~params['apply'].cpu().view(-1, 1), -1).t().tolist()
         fns = list(self._FNS)
         if self.compile:
             fns[3] = lambda x, f: F.adjust_hue(x, f, compile=True)
         for j in range(4):
             for op, (name, fn) in enumerate(zip(self._OPS, fns)):
-                if name not in params:
-                    continue
-                select = apply & (order[:, j] == op)
-                imgs = self._on(imgs, select, fn, params[name])
+                if name in params:
+                    rows = [i for i, c in enumerate(codes[j]) if c == op]
+                    imgs = self._on(imgs, rows, fn, params[name])
         return imgs
 
     def __repr__(self) -> str:
@@ -203,7 +223,7 @@ class BatchRandomGrayscale(BatchViewAugment):
 
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
         rgb_weights = self.channel_weights[::-1]
-        return self._on(imgs, params['apply'],
+        return self._on(imgs, _rows(params['apply']),
                         lambda x: F.grayscale(x, rgb_weights))
 
     def __repr__(self) -> str:
@@ -240,7 +260,7 @@ class BatchGaussianBlur(BatchViewAugment):
                 return imgs
             return F.gaussian_blur(imgs, params['sigma'], compile=True,
                                    select=params['apply'])
-        return self._on(imgs, params['apply'], F.gaussian_blur,
+        return self._on(imgs, _rows(params['apply']), F.gaussian_blur,
                         params['sigma'])
 
     def __repr__(self) -> str:
@@ -267,7 +287,7 @@ class BatchSolarize(BatchViewAugment):
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
         thr = torch.full((imgs.shape[0], ), self.threshold,
                          device=imgs.device)
-        return self._on(imgs, params['apply'], F.solarize, thr)
+        return self._on(imgs, _rows(params['apply']), F.solarize, thr)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(threshold={self.threshold}, '
@@ -293,7 +313,7 @@ class BatchRandomFlip(BatchViewAugment):
         return {'flip': _bernoulli(n, self.prob, generator)}
 
     def apply(self, imgs: Tensor, params: Params) -> Tensor:
-        return self._on(imgs, params['flip'], F.hflip)
+        return self._on(imgs, _rows(params['flip']), F.hflip)
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(prob={self.prob})'

@@ -17,8 +17,8 @@ The per-image references are mmcv's ``adjust_*`` functions with
 computes in C ``float`` or ``double`` the step-by-step functions use float32
 or float64 at the same step, so that the results agree bit for bit; the fast
 paths replace a step by a table built with them, or by float32 where every
-possible input was checked (the hue on all 2**24 inputs) or every
-intermediate is provably exact (the blur's fixed-point halves).
+possible input was checked (the hue on all 2**24 inputs), and the blur's
+fixed-point sums run in int32, where they are exact.
 """
 from typing import Optional, Tuple
 
@@ -26,19 +26,12 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    'floor_', 'pil_luma', 'blend', 'adjust_brightness', 'adjust_contrast',
+    'pil_luma', 'blend', 'adjust_brightness', 'adjust_contrast',
     'adjust_saturation', 'adjust_hue', 'adjust_hue_reference',
     'rgb_to_hsv_u8', 'hsv_u8_to_rgb',
     'grayscale', 'box_blur_params', 'gaussian_blur', 'compiled', 'solarize',
     'hflip'
 ]
-
-
-def floor_(x: Tensor) -> Tensor:
-    """``x`` floored in place, as ``-ceil(-x)`` (exact; on the CPU torch's
-    ``floor`` of non-integral float32 values runs about 20x slower than
-    ``ceil``, see docs/benchmarks.md)."""
-    return x.neg_().ceil_().neg_()
 
 
 def _col(x: Tensor, like: Tensor, dtype=None) -> Tensor:
@@ -56,7 +49,7 @@ def pil_luma(imgs: Tensor) -> Tensor:
     division by 65536)."""
     r, g, b = imgs[:, 0:1], imgs[:, 1:2], imgs[:, 2:3]
     acc = (r * 19595.0).add_(g, alpha=38470.0).add_(b, alpha=7471.0)
-    return floor_(acc.add_(32768.0).mul_(1.0 / 65536.0))
+    return acc.add_(32768.0).mul_(1.0 / 65536.0).floor_()
 
 
 def blend(degenerate: Tensor, imgs: Tensor, alpha: Tensor) -> Tensor:
@@ -76,7 +69,7 @@ def blend(degenerate: Tensor, imgs: Tensor, alpha: Tensor) -> Tensor:
     """
     a = _col(alpha, imgs, torch.float32)
     out = imgs - degenerate
-    return floor_(out.mul_(a).add_(degenerate)).clamp_(0.0, 255.0)
+    return out.mul_(a).add_(degenerate).floor_().clamp_(0.0, 255.0)
 
 
 def adjust_brightness(imgs: Tensor, factor: Tensor) -> Tensor:
@@ -84,7 +77,7 @@ def adjust_brightness(imgs: Tensor, factor: Tensor) -> Tensor:
     ``out = clip(floor(f * x), 0, 255)`` (``0 + f x`` rounds as ``f x``);
     factor (N,)."""
     a = _col(factor, imgs, torch.float32)
-    return floor_(imgs * a).clamp_(0.0, 255.0)
+    return (imgs * a).floor_().clamp_(0.0, 255.0)
 
 
 def adjust_contrast(imgs: Tensor, factor: Tensor) -> Tensor:
@@ -281,7 +274,7 @@ def _rgb_to_hsv_tables(imgs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     h = hue_t.index_select(0, idx.to(torch.int32).view(-1)).view_as(r)
     v = torch.maximum(torch.maximum(r, g), b)
     cr = v - torch.minimum(torch.minimum(r, g), b)
-    s = floor_(cr.div_(v.clamp_min(1.0)).mul_(255.0))  # >= 0: trunc
+    s = cr.div_(v.clamp_min(1.0)).mul_(255.0).floor_()  # >= 0: trunc
     return h, s, v
 
 
@@ -297,9 +290,9 @@ def _hsv_to_rgb_tables(h: Tensor, s: Tensor, v: Tensor,
     sector = sector_t.index_select(0, hi.view(-1)).view_as(h)
     si = s.to(torch.int32)
     cidx = hi.mul_(256).add_(si).view(-1)
-    x = floor_(coef_t.index_select(0, cidx).view_as(h).mul_(v).add_(0.5))
+    x = coef_t.index_select(0, cidx).view_as(h).mul_(v).add_(0.5).floor_()
     p = low_t.index_select(0, si.view(-1)).view_as(h)
-    p = floor_(p.mul_(v).add_(0.5))
+    p = p.mul_(v).add_(0.5).floor_()
     rise, top = (x - p).unsqueeze_(1), (v - x).unsqueeze_(1)
     c0 = h.new_tensor([2.5, 4.5, 0.5]).view(1, 3, 1, 1)
     dist = (sector.unsqueeze(1) - c0).abs_()  # (N, 3, H, W)
@@ -325,7 +318,7 @@ def grayscale(imgs: Tensor, channel_weights=(0.2989, 0.587, 0.114)) -> Tensor:
     g = imgs[:, 2:3].double().mul_(w[2])
     g.add_(imgs[:, 1:2].double().mul_(w[1]))
     g.add_(imgs[:, 0:1].double().mul_(w[0]))
-    return floor_(g).float().expand_as(imgs).contiguous()  # g >= 0: trunc
+    return g.floor_().float().expand_as(imgs).contiguous()  # g >= 0: trunc
 
 
 def box_blur_params(sigma: Tensor, passes: int = 3):
@@ -362,11 +355,37 @@ def box_blur_params(sigma: Tensor, passes: int = 3):
     return k, ww, fw
 
 
-def _padded(xn: Tensor, dim: int, taps: int) -> Tensor:
-    """A buffer ``taps`` wider than ``xn`` on both sides of ``dim``."""
-    shape = list(xn.shape)
+def _box_weights(sigma: Tensor, passes: int,
+                 select: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+    """A pass's int32 fixed-point weights and rounding term per sample.
+
+    ``w`` (taps + 1, N, 1, 1, 1): per tap offset ``j = 0 .. taps`` (0: the
+    centre; ``taps = max k + 1``) ``ww`` for ``j <= k``, ``fw`` for
+    ``j = k + 1``, 0 beyond (:func:`box_blur_params`); samples outside
+    ``select`` get the identity (centre weight ``2**24``).
+
+    ``bias`` (N, 1, 1, 1): ``2**23 - 128 (2**24 - sum w)``, Pillow's
+    rounding term on images centred at 128 (:func:`_box_pass`; the weights
+    sum to ``2**24`` or, when ``fw`` was rounded down, one less)."""
+    k, ww, fw = box_blur_params(sigma.detach().cpu(), passes)
+    if select is not None:
+        keep = ~select.detach().cpu()
+        k, fw = k.masked_fill(keep, 0), fw.masked_fill(keep, 0)
+        ww = ww.masked_fill(keep, 16777216)
+    j = torch.arange(int(k.max()) + 2 if k.numel() else 2).view(-1, 1)
+    w = torch.where(j <= k, ww, torch.where(j == k + 1, fw,
+                                            torch.zeros_like(fw)))
+    bias = 8388608 - 128 * (16777216 - (2 * k + 1) * ww - 2 * fw)
+    return (w.to(torch.int32).view(j.shape[0], -1, 1, 1, 1),
+            bias.to(torch.int32).view(-1, 1, 1, 1))
+
+
+def _padded(shape, dim: int, taps: int, device) -> Tensor:
+    """An int32 buffer of ``shape`` but ``taps`` wider on both sides of
+    ``dim``."""
+    shape = list(shape)
     shape[dim] += 2 * taps
-    return xn.new_empty(shape)
+    return torch.empty(shape, dtype=torch.int32, device=device)
 
 
 def _replicate_edges(xp: Tensor, dim: int, taps: int) -> None:
@@ -380,40 +399,33 @@ def _replicate_edges(xp: Tensor, dim: int, taps: int) -> None:
         last.expand_as(xp.narrow(dim, 0, taps)))
 
 
-def _box_pass(xp: Tensor, dim: int, w_hi: Tensor, w_lo: Tensor,
+def _box_pass(xp: Tensor, dim: int, w: Tensor, bias: Tensor,
               out: Tensor) -> Tensor:
     """One extended-box pass along ``dim`` (edges replicated), rounded to
     uint8 as Pillow does: ``out = (sum_j w_j x[i + j] + 2**23) >> 24`` with
     ``w_0 = w_{+-1} = ... = w_{+-k} = ww``, ``w_{+-(k+1)} = fw``.
 
-    Exact in float32, on **negated** images (so that every rounding is a
-    ``ceil``, fast on the CPU): each weight is split as ``w = 4096 h + l``
-    (``h, l < 4096``) and scaled by ``2**-12``; then ``H = sum (h / 4096) x``
-    and ``L = 2**11 + sum (l / 4096) x`` are multiples of ``2**-12`` below
-    ``2**12`` (every product and partial sum is exact, fused or not), and
-    ``out = floor(H + floor(L) / 4096)`` (= the 2**24 fixed-point rounding
-    by the nested-floor identity). With ``xn = -x``, ``Hn = sum (h / 4096)
-    xn = -H`` and ``Ln = sum (l / 4096) xn``: ``-out = ceil(Hn +
-    ceil(Ln) / 4096 - 1/2)``.
+    Exact in int32 on images centred at 128 (``x - 128`` in [-128, 127]):
+    the centred sum is the plain one minus ``128 sum w``, which ``bias``
+    restores beside the rounding term; the weights are non-negative and sum
+    to at most ``2**24``, so every partial sum lies in [-2**31, 2**31) and
+    the arithmetic shift is the floor division (the result is centred too).
 
     Args:
-        xp: (N, C, H, W) float32, minus the image (whole numbers), padded
-            by ``taps`` replicated entries on both ends of ``dim``.
-        w_hi, w_lo: (taps + 1, N, 1, 1, 1) float32 ``h / 4096``, ``l /
-            4096`` per tap offset ``j = 0 .. taps`` (0: the centre).
-        out: (N, C, H, W) (may be the interior of the next pass's padded
-            buffer) receives minus the blurred image; returned.
+        xp: (N, C, H, W) int32, the centred image padded by ``taps``
+            replicated entries on both ends of ``dim``.
+        w, bias: (taps + 1, N, 1, 1, 1) and (N, 1, 1, 1) int32
+            (:func:`_box_weights`).
+        out: (N, C, H, W) int32 (may be the interior of the next pass's
+            padded buffer) receives the centred blurred image; returned.
     """
-    taps = w_hi.shape[0] - 1
+    taps = w.shape[0] - 1
     size = xp.shape[dim] - 2 * taps
-    centre = xp.narrow(dim, taps, size)
-    torch.mul(centre, w_hi[0], out=out)
-    lo = centre * w_lo[0]
-    for j in range(1, taps + 1):
-        pair = xp.narrow(dim, taps - j, size) + xp.narrow(dim, taps + j, size)
-        out.addcmul_(pair, w_hi[j])
-        lo.addcmul_(pair, w_lo[j])
-    return out.add_(lo.ceil_(), alpha=1.0 / 4096.0).sub_(0.5).ceil_()
+    torch.mul(xp.narrow(dim, taps, size), w[0], out=out)
+    for j in range(1, taps + 1):  # no pair sums: two in-place steps each
+        out.addcmul_(xp.narrow(dim, taps - j, size), w[j])
+        out.addcmul_(xp.narrow(dim, taps + j, size), w[j])
+    return out.add_(bias).bitwise_right_shift_(24)
 
 
 def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
@@ -422,8 +434,8 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
     """PIL ``ImageFilter.GaussianBlur(radius=sigma)`` per sample: ``passes``
     extended-box passes along x, then along y, each rounded to uint8
     (:func:`box_blur_params` gives the taps; :func:`_box_pass` computes the
-    fixed-point sums exactly in float32, about 10 passes over the batch
-    each; a pass writes into the padded buffer of the next one).
+    fixed-point sums exactly in int32; a pass writes into the padded buffer
+    of the next one).
 
     Args:
         imgs: (N, 3, H, W).
@@ -434,29 +446,19 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
             get the identity taps (centre weight ``2**24``, which the
             rounding returns unchanged), so the batch keeps its shape.
     """
-    k, ww, fw = box_blur_params(sigma.detach().cpu(), passes)
-    if select is not None:
-        keep = ~select.detach().cpu()
-        k, fw = k.masked_fill(keep, 0), fw.masked_fill(keep, 0)
-        ww = ww.masked_fill(keep, 16777216)
-    kmax = int(k.max()) if k.numel() else 0
-    j = torch.arange(kmax + 2).view(-1, 1)
-    w = torch.where(j <= k, ww, torch.where(j == k + 1, fw,
-                                            torch.zeros_like(fw)))
-    w_hi = (w // 4096).to(torch.float32) / 4096.0
-    w_lo = (w % 4096).to(torch.float32) / 4096.0
-    w_hi = w_hi.view(kmax + 2, -1, 1, 1, 1).to(imgs.device)
-    w_lo = w_lo.view(kmax + 2, -1, 1, 1, 1).to(imgs.device)
+    w, bias = (t.to(imgs.device) for t in _box_weights(sigma, passes,
+                                                       select))
     if compile:
-        return compiled('_blur_fused')(imgs, w_hi, w_lo, passes)
-    taps = kmax + 1
+        return compiled('_blur_fused')(imgs, w, bias, passes)
+    taps = w.shape[0] - 1
     dims = (3, 2)
     # per axis two padded buffers: a pass reads one and writes the interior
     # of the other (of the next axis' first one after its last pass)
-    bufs = [[_padded(imgs, d, taps) for _ in range(2)] for d in dims]
+    bufs = [[_padded(imgs.shape, d, taps, imgs.device) for _ in range(2)]
+            for d in dims]
     inner = [[b.narrow(d, taps, imgs.shape[d]) for b in pair]
              for d, pair in zip(dims, bufs)]
-    torch.neg(imgs, out=inner[0][0])
+    inner[0][0].copy_(imgs).sub_(128)
     out = None
     for a, dim in enumerate(dims):
         for p in range(passes):
@@ -467,38 +469,34 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
             elif a + 1 < len(dims):
                 dst = inner[a + 1][0]
             else:
-                dst = torch.empty_like(imgs)
-            out = _box_pass(src, dim, w_hi, w_lo, dst)
-    return out.neg_()
+                dst = torch.empty(imgs.shape, dtype=torch.int32,
+                                  device=imgs.device)
+            out = _box_pass(src, dim, w, bias, dst)
+    return out.add_(128).to(imgs.dtype)
 
 
-def _blur_fused(imgs: Tensor, w_hi: Tensor, w_lo: Tensor,
+def _blur_fused(imgs: Tensor, w: Tensor, bias: Tensor,
                 passes: int = 3) -> Tensor:
     """:func:`gaussian_blur`'s passes as one pure function of the image and
-    the split weights (same arithmetic as :func:`_box_pass`, padding by
+    the weights (the int32 arithmetic of :func:`_box_pass`, padding by
     ``cat`` of the edge entries), written for ``torch.compile``: inductor
     fuses each pass into one loop over the image. In eager mode it is slower
-    than :func:`gaussian_blur`'s in-place passes. Exact whatever the
-    evaluation order: every intermediate is a multiple of ``2**-12`` below
-    ``2**12``."""
-    taps = w_hi.shape[0] - 1
-    xn = -imgs
+    than :func:`gaussian_blur`'s in-place passes."""
+    taps = w.shape[0] - 1
+    x = imgs.to(torch.int32) - 128
     for dim in (3, 2):
-        size = xn.shape[dim]
-        shape = list(xn.shape)
+        size = x.shape[dim]
+        shape = list(x.shape)
         shape[dim] = taps
         for _ in range(passes):
-            xp = torch.cat([xn.narrow(dim, 0, 1).expand(shape), xn,
-                            xn.narrow(dim, size - 1, 1).expand(shape)], dim)
-            hi = xn * w_hi[0]
-            lo = xn * w_lo[0]
+            xp = torch.cat([x.narrow(dim, 0, 1).expand(shape), x,
+                            x.narrow(dim, size - 1, 1).expand(shape)], dim)
+            acc = x * w[0]
             for j in range(1, taps + 1):
-                pair = (xp.narrow(dim, taps - j, size) +
-                        xp.narrow(dim, taps + j, size))
-                hi = hi + pair * w_hi[j]
-                lo = lo + pair * w_lo[j]
-            xn = torch.ceil(hi + torch.ceil(lo) * (1.0 / 4096.0) - 0.5)
-    return -xn
+                acc = (acc + xp.narrow(dim, taps - j, size) * w[j] +
+                       xp.narrow(dim, taps + j, size) * w[j])
+            x = torch.bitwise_right_shift(acc + bias, 24)
+    return (x + 128).to(imgs.dtype)
 
 
 def _hue_fused(imgs: Tensor, shift: Tensor, hue_t: Tensor, sector_t: Tensor,

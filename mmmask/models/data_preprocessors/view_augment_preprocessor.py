@@ -10,7 +10,7 @@ from torch import Tensor
 
 from mmmask.registry import BATCH_AUGMENTS, MODELS
 from ..utils.step_random import StepRandom
-from .batch_augments import BatchViewAugment
+from .batch_augments import BatchViewAugment, params_to
 
 __all__ = ['ViewAugmentDataPreprocessor', 'flip_geometry']
 
@@ -99,25 +99,33 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
             (MaskCo's query view, 0); None: never flip it.
         neg_regions_view (int | None): the view of ``neg_regions`` (MaskCo's
             key view, 1).
-        cpu_chunk (int): on the CPU, augment this many samples at a time
-            (same parameters and results, less memory traffic).
+        cpu_chunk (int | None): on the CPU, augment this many samples at a
+            time (same parameters and results, less memory traffic); None
+            (default): as many as hold ``CPU_CHUNK_PIXELS`` pixels per view,
+            at least one (2 views of 224 px, 128 of 32 px).
         compile (bool): run the ops' ``torch.compile`` d kernels (the hue
             and the blur's passes fused into one loop each; the same values,
             tested). Off by
             default: the first batch of each shape waits for the compiler
             (seconds to minutes; on the CPU it needs a C++ compiler).
 
+    ``CPU_CHUNK_PIXELS``: pixels per view in a CPU sub-batch, the size
+    that was fastest for 32 to 224 px views (docs/benchmarks.md).
+
     The call interface is mmengine's:
     ``preprocessor(dict(inputs=[uint8 (N, 3, H, W) per view],
     data_samples=[...]), training=True)``.
     """
+
+    CPU_CHUNK_PIXELS = 2**17
 
     def __init__(self, mean: Optional[Sequence[float]] = None,
                  std: Optional[Sequence[float]] = None,
                  to_rgb: bool = False, input_order: str = 'bgr',
                  view_augments: Union[List[dict], List[List[dict]]] = (),
                  mask_view: Optional[int] = 0,
-                 neg_regions_view: Optional[int] = 1, cpu_chunk: int = 8,
+                 neg_regions_view: Optional[int] = 1,
+                 cpu_chunk: Optional[int] = None,
                  compile: bool = False, **kwargs) -> None:
         super().__init__(mean=mean, std=std, to_rgb=to_rgb, **kwargs)
         if input_order not in ('bgr', 'rgb'):
@@ -140,7 +148,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
             op.compile = self.compile
         self.mask_view = mask_view
         self.neg_regions_view = neg_regions_view
-        self.cpu_chunk = int(cpu_chunk)
+        self.cpu_chunk = None if cpu_chunk is None else int(cpu_chunk)
         self._random = StepRandom('view_augment')
 
     @staticmethod
@@ -165,7 +173,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
     def _draw(self, views: List[Tensor]):
         """Every op's parameters for the whole batch, view by view and op
         by op, from one CPU generator (``StepRandom('view_augment')``):
-        per view a list of (op, CPU params, device params)."""
+        per view a list of (op, CPU params, :func:`params_to` the device)."""
         opss = [self._ops_of(v, len(views)) for v in range(len(views))]
         if not any(opss):
             return [[] for _ in views]
@@ -173,8 +181,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         drawn = []
         for v, img in enumerate(views):
             params = [op.sample_params(img.shape[0], gen) for op in opss[v]]
-            drawn.append([(op, p, {k: t.to(img.device, non_blocking=True)
-                                   for k, t in p.items()})
+            drawn.append([(op, p, params_to(p, img.device))
                           for op, p in zip(opss[v], params)])
         return drawn
 
@@ -189,11 +196,18 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                         flip_geometry(data_samples[i], v, views[v].shape[-1],
                                       self.mask_view, self.neg_regions_view)
 
+    def sub_batch(self, img: Tensor) -> int:
+        """Samples per sub-batch of the views ``img`` (N, 3, H, W):
+        ``cpu_chunk`` (or the ``CPU_CHUNK_PIXELS`` rule) on the CPU, the
+        whole batch elsewhere."""
+        if img.device.type != 'cpu':
+            return img.shape[0]
+        pixels = img.shape[-2] * img.shape[-1]
+        return max(1, self.cpu_chunk or self.CPU_CHUNK_PIXELS // pixels)
+
     def _spans(self, img: Tensor):
-        """(start, size) of each sub-batch: ``cpu_chunk`` samples on the
-        CPU, the whole batch elsewhere."""
-        n = img.shape[0]
-        step = n if img.device.type != 'cpu' else max(1, self.cpu_chunk)
+        """(start, size) of each sub-batch (:meth:`sub_batch`)."""
+        n, step = img.shape[0], self.sub_batch(img)
         return [(s, min(step, n - s)) for s in range(0, n, step)]
 
     @staticmethod

@@ -124,10 +124,8 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
                 and osp.isfile(local):
             last = local  # the work dir was moved or copied
         out += [last] if last else []
-    try:
-        names = [n for n in os.listdir(work_dir) if n.endswith('.pth')]
-    except FileNotFoundError:
-        return out
+    names = [n for n in os.listdir(work_dir) if n.endswith('.pth')] \
+        if osp.exists(work_dir) else []
 
     def key(name):  # N >= 0 of iter_N / epoch_N, else -1; then mtime
         match = _NUMBERED.match(name)
@@ -174,10 +172,9 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     dirname, basename = osp.split(target)
     tmp = osp.join(dirname,
                    f'.{basename}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                 | getattr(os, 'O_BINARY', 0), 0o666)
+    f = open(tmp, 'xb')  # a new file, mode 0o666 & ~umask
     try:
-        with os.fdopen(fd, 'wb') as f:
+        with f:
             _write_all(f, data)
             f.flush()
             os.fsync(f.fileno())

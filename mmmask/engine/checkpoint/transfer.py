@@ -198,8 +198,7 @@ def check_pretrained_inits(model: nn.Module,
 
 
 def _pretrained_init_cfgs(model: nn.Module):
-    """``(name, submodule, init_cfg)`` for every ``Pretrained`` init_cfg (a
-    dict, or in a list) of a submodule of ``model``."""
+    """``(name, submodule, cfg)`` per ``Pretrained`` init_cfg of a module."""
     for name, sub in model.named_modules():
         cfgs = getattr(sub, 'init_cfg', None)
         for cfg in (cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]):

@@ -1,8 +1,7 @@
 """The checkpoint room: safe loading, ``--resume auto`` and atomic writes
-(:mod:`.io`), plain checkpoints (:mod:`.plain`) and their hook (:mod:`.hook`,
-imported by ``mmmask.engine.hooks``), what a checkpoint gives a module
-(:mod:`.transfer`) and the mmpretrain converter (:mod:`.convert_mmpretrain`).
-Importing it imports neither mmmask's registries nor its models and changes
+(:mod:`.io`), plain checkpoints (:mod:`.plain`; their hook :mod:`.hook` is
+imported by ``mmmask.engine.hooks``), load reports (:mod:`.transfer`) and the
+mmpretrain converter. Importing it imports no registry or model and changes
 nothing in mmengine until :func:`register_safe_loading` is called."""
 from mmmask.errors import UnsafeCheckpointError  # noqa: F401
 from .io import (MMENGINE_CHECKPOINT_GLOBALS, AtomicLocalBackend,  # noqa

@@ -1,7 +1,7 @@
 """MoCo v2 / DenseCL weights between mmpretrain's layout (``MoCo`` /
-``DenseCL``) and mmmask's (``MoCoV2`` / ``DenseCL``). Both use mmpretrain's
-ResNet, so backbone weights are shared as they are; the rest is renamed,
-and two buffers change shape:
+``DenseCL``) and mmmask's (``MoCoV2`` / ``DenseCL``), both ways exactly. Both
+use mmpretrain's ResNet, so backbone weights are shared as they are; the
+rest is renamed, and two buffers change shape:
 
 * ``backbone.*``, ``data_preprocessor.*``: the same
 * ``neck.mlp.*`` -> ``neck.mlp.*`` (MoCo v2), ``neck.global_mlp.*`` (DenseCL)
@@ -11,17 +11,14 @@ and two buffers change shape:
 * ``encoder_k.steps`` () -> ``key_encoder.num_updates`` ()
 * ``queue`` (C, K), ``queue2`` -> ``queue.feats`` (K, C), ``dense_queue.feats``
 * ``queue_ptr`` (1,), ``queue2_ptr`` -> ``queue.ptr`` (), ``dense_queue.ptr``
-
-The two directions are exact inverses. mmpretrain's EMA ``momentum=0.001``
-is ``1 - m``; mmmask's ``momentum=0.999`` is the paper's m.
 """
-import os
 import os.path as osp
 import warnings
 from collections import OrderedDict
 from typing import Any, Dict, Optional
 
 import torch
+from mmengine.utils import mkdir_or_exist
 
 from .io import load_checkpoint_file
 
@@ -183,11 +180,10 @@ def convert_checkpoint(src_path: str, dst_path: str,
                        direction: str = 'mmpretrain2mmmask',
                        method: Optional[str] = None, strict: bool = True,
                        keep_training_state: bool = False) -> Dict[str, Any]:
-    """Convert the checkpoint file ``src_path`` (an mmengine checkpoint: its
-    ``state_dict`` and ``ema_state_dict`` are converted, ``meta`` and other
-    entries kept, :data:`TRAINING_STATE_KEYS` dropped unless
-    ``keep_training_state``; or a bare state dict) and save it to
-    ``dst_path``. Returns the converted checkpoint."""
+    """Convert the checkpoint file ``src_path`` (a bare state dict, or an
+    mmengine checkpoint: ``state_dict`` and ``ema_state_dict`` converted,
+    :data:`TRAINING_STATE_KEYS` dropped unless ``keep_training_state``) and
+    save it to ``dst_path``. Returns the converted checkpoint."""
     direction = _direction(direction)
     ckpt = load_checkpoint_file(src_path)
     if not isinstance(ckpt, dict):
@@ -221,6 +217,6 @@ def convert_checkpoint(src_path: str, dst_path: str,
         if isinstance(out.get('meta'), dict):
             out['meta'] = dict(out['meta'], mmmask_conversion=dict(
                 direction=direction, method=method))
-    os.makedirs(osp.dirname(osp.abspath(dst_path)), exist_ok=True)
+    mkdir_or_exist(osp.dirname(osp.abspath(dst_path)))
     torch.save(out, dst_path)
     return out

@@ -12,19 +12,12 @@ from .transfer import check_module_against_checkpoint, checkpoint_state_dict
 
 @HOOKS.register_module()
 class SafeCheckpointHook(Hook):
-    """Store checkpoints as plain values with bare-model keys
-    (:func:`~.plain.to_plain_checkpoint`), restore them on load, and refuse
-    a loaded checkpoint that does not fit the model (mmengine's
-    ``strict=False`` load only logs a size mismatch): a mismatched shape, a
-    missing or an unexpected key raises a
-    :class:`~mmmask.errors.CheckpointError` naming the first keys, unless
-    the config sets ``load_cfg = dict(allow_partial=True)`` (a warning; the
-    tensors that fit are loaded; FSDP shards are not compared).
-
-    Args:
-        warn_unknown (bool): warn naming checkpoint values that stay of
-            another type (a weights-only load would refuse the file).
-    """
+    """Store checkpoints as plain values with bare-model keys, restore them
+    on load, and refuse a loaded checkpoint that does not fit the model
+    (mmengine's ``strict=False`` load only logs a size mismatch) unless the
+    config sets ``load_cfg = dict(allow_partial=True)`` (then a warning;
+    FSDP shards are not compared). ``warn_unknown``: warn naming values that
+    stay of another type (a weights-only load would refuse the file)."""
 
     priority = 'VERY_HIGH'
 

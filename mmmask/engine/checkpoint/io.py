@@ -29,12 +29,12 @@ except ImportError:  # pragma: no cover - numpy < 1.26
 #: numpy dtype codes allowed in a checkpoint: bool, integers, floats and
 #: complex numbers (no object, string, void or datetime dtypes).
 _NUMERIC_DTYPE_CODES = '?bBhHiIlLqQefdgFDG'
+_NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """``builtins.getattr`` while loading: only the statistics methods of
-    :class:`HistoryBuffer` are served (the real getattr would let a file
-    reach any attribute of any allowed object)."""
+    """``builtins.getattr`` while loading, serving HistoryBuffer's statistics
+    methods only (the real one reaches any attribute of an allowed object)."""
     if obj is HistoryBuffer and isinstance(name, str) and callable(
             HistoryBuffer.__dict__.get(name)) and name in (
                 {'min', 'max', 'current', 'mean'}
@@ -46,22 +46,18 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
         'statistics methods of mmengine HistoryBuffer may be looked up.')
 
 
-def _allow_list() -> list:
-    # numpy 1.x pickles these as numpy.core.multiarray.*, 2.x as
-    # numpy._core.multiarray.*: the same two functions under both names.
-    arrays = [(getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}')
-              for fn in ('_reconstruct', 'scalar')
-              for mod in ('numpy.core', 'numpy._core')]
-    # unpickling a dtype calls __setstate__ on its class (Float64DType, ...)
-    dtypes = dict.fromkeys(type(np.dtype(c)) for c in _NUMERIC_DTYPE_CODES)
-    dtypes.pop(np.dtype, None)
-    return [HistoryBuffer, np.ndarray, np.dtype,
-            (_history_buffer_getattr, 'builtins.getattr'), *arrays, *dtypes]
-
-
+# numpy 1.x pickles these as numpy.core.multiarray.*, 2.x as
+# numpy._core.multiarray.*: the same two functions under both names.
+_ARRAY_GLOBALS = [(getattr(_np_multiarray, fn), f'{mod}.multiarray.{fn}')
+                  for fn in ('_reconstruct', 'scalar')
+                  for mod in ('numpy.core', 'numpy._core')]
 #: What a checkpoint of mmengine's Runner holds besides what
-#: ``torch.load(weights_only=True)`` accepts by default.
-MMENGINE_CHECKPOINT_GLOBALS = _allow_list()
+#: ``torch.load(weights_only=True)`` accepts by default; unpickling a dtype
+#: calls ``__setstate__`` on its class (Float64DType, ...).
+MMENGINE_CHECKPOINT_GLOBALS = [
+    HistoryBuffer, np.ndarray, np.dtype,
+    (_history_buffer_getattr, 'builtins.getattr'), *_ARRAY_GLOBALS,
+    *dict.fromkeys(type(np.dtype(c)) for c in _NUMERIC_DTYPE_CODES)]
 _ALLOWED_NAMES = {g[1] if isinstance(g, tuple) else
                   f'{g.__module__}.{g.__qualname__}'
                   for g in MMENGINE_CHECKPOINT_GLOBALS}
@@ -69,33 +65,32 @@ _ALLOWED_NAMES = {g[1] if isinstance(g, tuple) else
 
 def load_checkpoint_file(path: Union[str, Path],
                          map_location: Any = 'cpu') -> Any:
-    """Load a checkpoint written by mmengine (or mmmask), refusing anything
-    else (``~`` expanded): ``torch.load(weights_only=True)`` with the missing
-    part of :data:`MMENGINE_CHECKPOINT_GLOBALS` as ``safe_globals``. Raises
-    FileNotFoundError (not a file), :class:`UnsafeCheckpointError` (another
-    global; torch's message kept) or :class:`CheckpointError` (unreadable:
-    truncated, not a torch file; torch's error is its cause)."""
+    """``torch.load(weights_only=True)`` also allowing what mmengine's
+    checkpoints hold (:data:`MMENGINE_CHECKPOINT_GLOBALS`); raises
+    :class:`UnsafeCheckpointError` for another global (torch's message kept)
+    and :class:`CheckpointError` for an unreadable file."""
     filename = osp.expanduser(os.fspath(path))
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
+    # safe_globals removes its globals on exit, also ones added before
     already = set(torch.serialization.get_safe_globals())
     missing = [g for g in MMENGINE_CHECKPOINT_GLOBALS if g not in already]
     try:
         with torch.serialization.safe_globals(missing):
             return torch.load(
                 filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        if zipfile.is_zipfile(filename):  # torch's weights-only refusal
+    except Exception as e:  # a broken zip, EOF, a stray pickle opcode, ...
+        if isinstance(e, pickle.UnpicklingError) and zipfile.is_zipfile(
+                filename):  # torch's weights-only refusal
             raise UnsafeCheckpointError(filename, str(e),
                                         _unsafe_globals(filename)) from e
-        raise _unreadable(filename, e) from e
-    except Exception as e:  # a broken zip, EOF, a stray pickle opcode, ...
-        raise _unreadable(filename, e) from e
+        raise CheckpointError(
+            f'checkpoint {filename} cannot be read (truncated, or not a file '
+            f'that torch.save wrote): {_error_line(e)}') from e
 
 
 def _unsafe_globals(filename: str) -> list:
-    """The globals of a refused file outside the allow-list, by torch's own
-    scan of the pickle (empty where it cannot tell)."""
+    """The refused globals by torch's scan of the file (empty if it fails)."""
     with contextlib.suppress(Exception):
         found = torch.serialization.get_unsafe_globals_in_checkpoint(filename)
         return [g for g in found if g not in _ALLOWED_NAMES]
@@ -108,27 +103,17 @@ def _error_line(err: BaseException) -> str:
                                         or [''])[0]
 
 
-def _unreadable(filename: str, err: BaseException) -> CheckpointError:
-    return CheckpointError(
-        f'checkpoint {filename} cannot be read (truncated, or not a file '
-        f'that torch.save wrote): {_error_line(err)}')
-
-
 def load_from_local(filename: str, map_location: Any = None) -> Any:
     """mmengine's local-path loader (same signature; the name keeps its log
     line), reading through :func:`load_checkpoint_file`."""
     return load_checkpoint_file(filename, map_location=map_location)
 
 
-_NUMBERED = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
-
-
 def checkpoint_candidates(work_dir: str) -> List[str]:
     """Checkpoints of ``work_dir``, newest first: the one mmengine's
-    ``last_checkpoint`` names (for a moved or copied work dir, the file of
-    that name in ``work_dir``), then ``iter_N.pth`` / ``epoch_N.pth`` by
-    decreasing N (ties: newer file first), then other ``*.pth`` files by
-    modification time."""
+    ``last_checkpoint`` names (its namesake in a moved work dir), then
+    ``iter_N.pth`` / ``epoch_N.pth`` by decreasing N, then other ``*.pth``;
+    ties by modification time."""
     out: List[str] = []
     pointer = osp.join(work_dir, 'last_checkpoint')
     if osp.isfile(pointer):
@@ -139,14 +124,12 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
                 and osp.isfile(local):
             last = local  # the work dir was moved or copied
         out += [last] if last else []
-    try:
-        names = [n for n in os.listdir(work_dir) if n.endswith('.pth')]
-    except FileNotFoundError:
-        return out
+    names = [n for n in os.listdir(work_dir) if n.endswith('.pth')] \
+        if osp.exists(work_dir) else []
 
-    def key(name):
+    def key(name):  # N >= 0 of iter_N / epoch_N, else -1; then mtime
         match = _NUMBERED.match(name)
-        return (match is not None, int(match.group(1)) if match else -1,
+        return (int(match.group(1)) if match else -1,
                 osp.getmtime(osp.join(work_dir, name)))
 
     seen = {osp.abspath(p) for p in out}
@@ -157,10 +140,9 @@ def checkpoint_candidates(work_dir: str) -> List[str]:
 
 def find_resumable_checkpoint(work_dir: str, warn: Callable[[str], None]
                               ) -> Optional[str]:
-    """The newest of :func:`checkpoint_candidates` that loads, or None. One
-    that cannot be read (truncated by a kill or a full disk, missing, not a
-    checkpoint) is skipped with a ``warn`` naming it and why; one refused as
-    unsafe raises :class:`~mmmask.errors.UnsafeCheckpointError`."""
+    """The newest of :func:`checkpoint_candidates` that loads, or None; one
+    that cannot be read (truncated by a kill or a full disk) is skipped with
+    a ``warn`` naming it and why, one refused as unsafe raises."""
     for path in checkpoint_candidates(work_dir):
         try:
             checkpoint = load_checkpoint_file(path)
@@ -190,10 +172,9 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
     dirname, basename = osp.split(target)
     tmp = osp.join(dirname,
                    f'.{basename}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp')
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL
-                 | getattr(os, 'O_BINARY', 0), 0o666)
+    f = open(tmp, 'xb')  # a new file, mode 0o666 & ~umask
     try:
-        with os.fdopen(fd, 'wb') as f:
+        with f:
             _write_all(f, data)
             f.flush()
             os.fsync(f.fileno())
@@ -204,13 +185,12 @@ def atomic_write_bytes(data: bytes, filepath: Union[str, Path]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if hasattr(os, 'O_DIRECTORY'):  # the rename itself on disk
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(dirname, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+    with contextlib.suppress(OSError):  # the rename itself (POSIX only)
+        dir_fd = os.open(dirname, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 class AtomicLocalBackend(LocalBackend):

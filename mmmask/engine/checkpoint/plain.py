@@ -1,8 +1,7 @@
 """Checkpoints of plain values, which ``torch.load(weights_only=True)``
 accepts with no allow-list in any process (a stock mmdet / mmseg
-``Pretrained`` init_cfg), and back: a
-:class:`~mmengine.logging.HistoryBuffer` becomes a marked dict on save and
-an object again on load."""
+``Pretrained`` init_cfg), and back: a HistoryBuffer becomes a marked dict on
+save and an object again on load."""
 from collections import OrderedDict
 from typing import Any, Dict, List, Tuple
 
@@ -29,19 +28,13 @@ def _is_plain_leaf(obj: Any) -> bool:
     return type(obj) in _PLAIN_LEAVES or isinstance(obj, torch.Tensor)
 
 
-def _array(array: np.ndarray, unknown: List[str], where: str) -> Any:
-    if array.dtype in _TENSOR_DTYPES:
-        return torch.from_numpy(np.ascontiguousarray(array).copy())
-    return _to_plain(array.tolist(), unknown, where)
-
-
 def _copy_mapping(mapping: dict, items: List[Tuple[Any, Any]]) -> dict:
     """A dict or OrderedDict (as ``mapping``) of ``items``, keeping
     attributes such as a state_dict's ``_metadata``."""
     if not isinstance(mapping, OrderedDict):
         return dict(items)
     out = OrderedDict(items)
-    out.__dict__.update(getattr(mapping, '__dict__', {}))
+    out.__dict__.update(vars(mapping))
     return out
 
 
@@ -55,11 +48,13 @@ def _to_plain(obj: Any, unknown: List[str], where: str = '') -> Any:
     if isinstance(obj, HistoryBuffer):
         log, count = obj.data
         return {TYPE_KEY: HISTORY_BUFFER_TYPE,
-                'log_history': _array(np.asarray(log), unknown, where),
-                'count_history': _array(np.asarray(count), unknown, where),
+                'log_history': _to_plain(np.asarray(log), unknown, where),
+                'count_history': _to_plain(np.asarray(count), unknown, where),
                 'max_length': int(obj.max_length)}
     if isinstance(obj, np.ndarray):
-        return _array(obj, unknown, where)
+        if obj.dtype in _TENSOR_DTYPES:
+            return torch.from_numpy(np.ascontiguousarray(obj).copy())
+        return _to_plain(obj.tolist(), unknown, where)
     if isinstance(obj, dict):
         items = []
         for k, v in obj.items():
@@ -90,13 +85,10 @@ def _to_plain(obj: Any, unknown: List[str], where: str = '') -> Any:
 def to_plain_checkpoint(checkpoint: dict) -> List[str]:
     """Make ``checkpoint`` loadable by ``torch.load(weights_only=True)``,
     in place at the top level (nested containers are copied, never mutated:
-    they may be the runner's live state). HistoryBuffer -> ``{TYPE_KEY:
+    they may be the runner's live state). A HistoryBuffer becomes ``{TYPE_KEY:
     HISTORY_BUFFER_TYPE, 'log_history': tensor, 'count_history': tensor,
-    'max_length': int}``; numpy arrays -> tensors (numeric dtypes) or lists;
-    numpy scalars -> Python scalars; namedtuples, frozensets and dict
-    subclasses other than OrderedDict -> tuple, set and dict. Returns where
-    values of other types remain (``"['meta']['x']: pkg.Cls"``), if any.
-    """
+    'max_length': int}``. Returns where values of other types remain
+    (``"['meta']['x']: pkg.Cls"``), if any."""
     unknown: List[str] = []
     for key in list(checkpoint):
         checkpoint[key] = _to_plain(checkpoint[key], unknown, f'[{key!r}]')
@@ -136,9 +128,8 @@ def restore_checkpoint_objects(checkpoint: dict) -> None:
 
 def strip_wrapper_prefix(checkpoint: dict) -> None:
     """``module.backbone.x`` -> ``backbone.x`` in ``checkpoint['state_dict']``
-    when every key has the prefix (the FlexibleRunner's ``DDPStrategy``
-    saves the wrapper's state dict), as downstream configs load
-    ``prefix='backbone.'``."""
+    when every key has the prefix (the FlexibleRunner's ``DDPStrategy`` saves
+    the wrapper's), as downstream configs load ``prefix='backbone.'``."""
     state: Dict[str, Any] = checkpoint.get('state_dict')
     if not (isinstance(state, dict) and state and all(
             isinstance(k, str) and k.startswith('module.') for k in state)):

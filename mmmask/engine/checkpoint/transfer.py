@@ -2,6 +2,7 @@
 (mmengine's ``strict=False`` load of another architecture only warns):
 :class:`LoadReport` names them, :class:`PretrainedMismatchError` stops a
 partial load. Only torch and :mod:`mmmask.errors` are imported."""
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -12,6 +13,7 @@ from mmmask.errors import PretrainedMismatchError
 #: BatchNorm counters: present or not depending on the torch that wrote the
 #: file; never a reason to fail.
 _IGNORED_SUFFIXES = ('num_batches_tracked', )
+_torch_load = partial(torch.load, map_location='cpu', weights_only=True)
 
 
 def _short(items: List[str], n: int, sep: str = ', ') -> str:
@@ -26,8 +28,7 @@ class LoadReport:
     shape)``), ``resized`` and ``new`` (see :func:`vit_transfer_rules`)."""
 
     def __init__(self, name: str, checkpoint: str, prefix: str,
-                 loaded: List[str], missing: List[str],
-                 unexpected: List[str],
+                 loaded: List[str], missing: List[str], unexpected: List[str],
                  mismatched: List[Tuple[str, tuple, tuple]],
                  resized: Optional[List[str]] = None,
                  new: Optional[List[str]] = None) -> None:
@@ -106,12 +107,9 @@ def vit_transfer_rules(module: nn.Module) -> Tuple[List[str], List[str]]:
 def _under_prefix(state: Dict[str, Any], prefix: str) -> Dict[str, Any]:
     """The entries of ``state`` under ``prefix``, keyed without it
     (``module.`` of wrapped saves stripped first, as mmengine does)."""
-    own = {}
-    for key, value in state.items():
-        key = key[7:] if key.startswith('module.') else key
-        if key.startswith(prefix):
-            own[key[len(prefix):]] = value
-    return own
+    unwrapped = ((k[7:] if k.startswith('module.') else k, v)
+                 for k, v in state.items())
+    return {k[len(prefix):]: v for k, v in unwrapped if k.startswith(prefix)}
 
 
 def check_module_against_checkpoint(
@@ -119,9 +117,8 @@ def check_module_against_checkpoint(
         prefix: str = 'backbone.', name: str = 'module',
         checkpoint: str = '<state dict>', strict: bool = True) -> LoadReport:
     """Compare ``module``'s state dict with the checkpoint's tensors under
-    ``prefix`` (:func:`vit_transfer_rules` excuse a resized ``pos_embed``
-    and new keys); with ``strict`` raise :class:`PretrainedMismatchError`
-    unless every tensor of the module is filled with the right shape."""
+    ``prefix``; with ``strict`` raise :class:`PretrainedMismatchError` unless
+    every tensor of the module is filled (:func:`vit_transfer_rules`)."""
     resizable, new = map(set, vit_transfer_rules(module))
     own = _under_prefix(checkpoint_state, prefix)
     module_state = module.state_dict()
@@ -160,20 +157,15 @@ def check_module_against_checkpoint(
         'ResNetV1c a deep one) and the prefix.')
 
 
-def _torch_load(path: str) -> Any:
-    return torch.load(path, map_location='cpu', weights_only=True)
-
-
 def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
                     name: str = 'module', strict: bool = True,
                     loader: Optional[Callable[[str], Any]] = None,
                     logger: Optional[Callable[[str], None]] = print
                     ) -> LoadReport:
-    """Load the tensors under ``prefix`` of ``path`` into ``module``, log
-    the report (``logger``; None: silent) and, with ``strict``, raise
-    :class:`PretrainedMismatchError` if the module is not fully filled.
-    ``loader`` reads the file (default a plain weights-only load; pass
-    :func:`~.io.load_checkpoint_file` for plain-mmengine checkpoints)."""
+    """Load what fits of ``path`` under ``prefix`` into ``module`` and log the
+    report (``logger=None``: silent); ``strict``: as
+    :func:`check_module_against_checkpoint`. ``loader``: default a plain
+    weights-only load (:func:`~.io.load_checkpoint_file` for mmengine's)."""
     state = checkpoint_state_dict((loader or _torch_load)(path))
     report = check_module_against_checkpoint(module, state, prefix, name,
                                              str(path), strict)
@@ -189,10 +181,9 @@ def load_pretrained(module: nn.Module, path: str, prefix: str = 'backbone.',
 def check_pretrained_inits(model: nn.Module,
                            loader: Optional[Callable[[str], Any]] = None,
                            strict: bool = True) -> List[LoadReport]:
-    """A report per ``Pretrained`` init_cfg of a submodule of ``model``
-    (:func:`_pretrained_init_cfgs`), before ``init_weights`` runs (each
-    local file read once; remote and zoo ones are mmengine's); with
-    ``strict``, the first that would not fill its module raises."""
+    """A report per local ``Pretrained`` init_cfg of ``model``'s submodules
+    before ``init_weights`` runs (each file read once); with ``strict``, the
+    first that would not fill its module raises."""
     cache: Dict[str, Dict[str, torch.Tensor]] = {}
     reports = []
     for name, sub, cfg in _pretrained_init_cfgs(model):
@@ -207,8 +198,7 @@ def check_pretrained_inits(model: nn.Module,
 
 
 def _pretrained_init_cfgs(model: nn.Module):
-    """``(name, submodule, init_cfg)`` for every ``Pretrained`` init_cfg (a
-    dict, or in a list) of a submodule of ``model``."""
+    """``(name, submodule, cfg)`` per ``Pretrained`` init_cfg of a module."""
     for name, sub in model.named_modules():
         cfgs = getattr(sub, 'init_cfg', None)
         for cfg in (cfgs if isinstance(cfgs, (list, tuple)) else [cfgs]):

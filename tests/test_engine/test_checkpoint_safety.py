@@ -253,6 +253,10 @@ def test_to_plain_and_restore_roundtrip():
     assert len(unknown) == 2
     assert 'Custom' in unknown[0] and "['meta']['x']" in unknown[0]
     assert 'Mode' in unknown[1] and "['meta']['y'][0]" in unknown[1]
+    # numpy's long double has no Python counterpart (.item() returns it)
+    unknown = to_plain_checkpoint({'meta': {'ld': np.longdouble(0.5),
+                                            'a': np.ones(2, np.longdouble)}})
+    assert len(unknown) == 3 and all('longdouble' in u for u in unknown)
 
 
 # --------------------------------------------------------------------------

@@ -42,7 +42,9 @@ def _to_plain(obj: Any, unknown: List[str], where: str = '') -> Any:
     """``obj`` in plain values; ``obj`` itself when nothing under it
     changes. Values of other types are listed in ``unknown``."""
     if isinstance(obj, np.generic):  # before leaves: np.float64 is a float
-        return _to_plain(obj.item(), unknown, where)
+        item = obj.item()  # np.longdouble stays itself: reported below
+        if not isinstance(item, np.generic):
+            return _to_plain(item, unknown, where)
     if _is_plain_leaf(obj):
         return obj
     if isinstance(obj, HistoryBuffer):

@@ -380,12 +380,12 @@ def _box_weights(sigma: Tensor, passes: int,
             bias.to(torch.int32).view(-1, 1, 1, 1))
 
 
-def _padded(shape, dim: int, taps: int, device) -> Tensor:
-    """An int32 buffer of ``shape`` but ``taps`` wider on both sides of
-    ``dim``."""
+def _padded(flat: Tensor, shape, dim: int, taps: int) -> Tensor:
+    """The front of ``flat`` as a tensor of ``shape`` but ``taps`` wider on
+    both sides of ``dim`` (``taps = 0``: ``shape`` itself)."""
     shape = list(shape)
     shape[dim] += 2 * taps
-    return torch.empty(shape, dtype=torch.int32, device=device)
+    return flat[:shape[0] * shape[1] * shape[2] * shape[3]].view(shape)
 
 
 def _replicate_edges(xp: Tensor, dim: int, taps: int) -> None:
@@ -451,28 +451,26 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
     if compile:
         return compiled('_blur_fused')(imgs, w, bias, passes)
     taps = w.shape[0] - 1
-    dims = (3, 2)
-    # per axis two padded buffers: a pass reads one and writes the interior
-    # of the other (of the next axis' first one after its last pass)
-    bufs = [[_padded(imgs.shape, d, taps, imgs.device) for _ in range(2)]
-            for d in dims]
-    inner = [[b.narrow(d, taps, imgs.shape[d]) for b in pair]
-             for d, pair in zip(dims, bufs)]
-    inner[0][0].copy_(imgs).sub_(128)
-    out = None
-    for a, dim in enumerate(dims):
-        for p in range(passes):
-            src = bufs[a][p % 2]
-            _replicate_edges(src, dim, taps)
-            if p < passes - 1:
-                dst = inner[a][(p + 1) % 2]
-            elif a + 1 < len(dims):
-                dst = inner[a + 1][0]
-            else:
-                dst = torch.empty(imgs.shape, dtype=torch.int32,
-                                  device=imgs.device)
-            out = _box_pass(src, dim, w, bias, dst)
-    return out.add_(128).to(imgs.dtype)
+    n, c, h, wd = imgs.shape
+    # two int32 buffers, used in turn: pass q reads buffer q % 2 padded
+    # along its axis and writes the interior of the other one padded along
+    # the next pass's axis (the last pass: unpadded); 2 buffers in all keep
+    # the working set small (the CPU's cache)
+    flat = [imgs.new_empty(n * c * (h + 2 * taps) * (wd + 2 * taps),
+                           dtype=torch.int32) for _ in range(2)]
+    dims = [3] * passes + [2] * passes
+    src = _padded(flat[0], imgs.shape, 3, taps)
+    src.narrow(3, taps, wd).copy_(imgs).sub_(128)
+    for q, dim in enumerate(dims):
+        _replicate_edges(src, dim, taps)
+        if q + 1 < len(dims):
+            nxt = _padded(flat[(q + 1) % 2], imgs.shape, dims[q + 1], taps)
+            dst = nxt.narrow(dims[q + 1], taps, imgs.shape[dims[q + 1]])
+        else:
+            nxt = dst = _padded(flat[(q + 1) % 2], imgs.shape, 3, 0)
+        _box_pass(src, dim, w, bias, dst)
+        src = nxt
+    return torch.add(src, 128, out=torch.empty_like(imgs))
 
 
 def _blur_fused(imgs: Tensor, w: Tensor, bias: Tensor,

@@ -7,8 +7,9 @@ Each op splits its randomness from its arithmetic:
   leading dimension ``n`` (the preprocessor draws them from
   ``StepRandom('view_augment')``, so the CPU and a CUDA device draw the
   same numbers, and moves the floating-point ones to the device with
-  :func:`params_to`: the selections, bool or integer, stay on the CPU,
-  where the ops read them without waiting for the device);
+  ``op.params_to``: the selections, bool or integer, and the op's
+  ``host_params`` stay on the CPU, where the ops read them without waiting
+  for the device);
 * ``apply(imgs, params)`` applies them to ``imgs`` (N, 3, H, W) float32
   RGB whole numbers in [0, 255] on any device, touching only the selected
   samples (a sub-batch by index, never a loop over samples) and returns the
@@ -29,17 +30,10 @@ from . import view_augment as F
 
 __all__ = [
     'BatchViewAugment', 'BatchColorJitter', 'BatchRandomGrayscale',
-    'BatchGaussianBlur', 'BatchSolarize', 'BatchRandomFlip', 'params_to'
+    'BatchGaussianBlur', 'BatchSolarize', 'BatchRandomFlip'
 ]
 
 Params = Dict[str, Tensor]
-
-
-def params_to(params: Params, device) -> Params:
-    """The floating-point parameters moved to ``device``; the selections
-    (bool / integer tensors) kept where they are (on the CPU)."""
-    return {k: t.to(device, non_blocking=True) if t.is_floating_point()
-            else t for k, t in params.items()}
 
 
 def _rows(select: Tensor) -> List[int]:
@@ -77,6 +71,14 @@ class BatchViewAugment:
     """
     flips = False
     compile = False
+    host_params: Tuple[str, ...] = ()  # floats the op reads on the CPU
+
+    def params_to(self, params: Params, device) -> Params:
+        """The floating-point parameters moved to ``device``; the selections
+        (bool / integer tensors) and ``host_params`` kept on the CPU."""
+        return {k: t.to(device, non_blocking=True)
+                if t.is_floating_point() and k not in self.host_params else t
+                for k, t in params.items()}
 
     def sample_params(self, n: int, generator: torch.Generator) -> Params:
         raise NotImplementedError  # pragma: no cover (abstract)
@@ -86,7 +88,7 @@ class BatchViewAugment:
 
     def __call__(self, imgs: Tensor, generator: torch.Generator) -> Tensor:
         params = self.sample_params(imgs.shape[0], generator)
-        return self.apply(imgs, params_to(params, imgs.device))
+        return self.apply(imgs, self.params_to(params, imgs.device))
 
     @staticmethod
     def _on(imgs: Tensor, rows: List[int], fn, *args: Tensor) -> Tensor:
@@ -105,7 +107,7 @@ class BatchViewAugment:
             return imgs
         idx = torch.tensor(rows, device=imgs.device)
         return imgs.index_copy_(0, idx, fn(imgs.index_select(0, idx),
-                                           *(a[idx] for a in args)))
+                                           *(a[rows] for a in args)))
 
 
 def _range(name: str, value, center: float,
@@ -238,8 +240,10 @@ class BatchGaussianBlur(BatchViewAugment):
     ``prob``, PIL's ``GaussianBlur(radius=sigma)`` with
     ``sigma ~ U[sigma_range]`` (:func:`view_augment.gaussian_blur`).
 
-    Params: ``apply`` (N,) bool, ``sigma`` (N,) float64.
+    Params: ``apply`` (N,) bool, ``sigma`` (N,) float64 (kept on the CPU:
+    the box weights are computed there).
     """
+    host_params = ('sigma', )
 
     def __init__(self, sigma_range: Sequence[float] = (0.1, 2.0),
                  prob: float = 0.5) -> None:

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from mmmask.registry import BATCH_AUGMENTS, MODELS
 from ..utils.step_random import StepRandom
-from .batch_augments import BatchViewAugment, params_to
+from .batch_augments import BatchViewAugment
 
 __all__ = ['ViewAugmentDataPreprocessor', 'flip_geometry']
 
@@ -173,7 +173,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
     def _draw(self, views: List[Tensor]):
         """Every op's parameters for the whole batch, view by view and op
         by op, from one CPU generator (``StepRandom('view_augment')``):
-        per view a list of (op, CPU params, :func:`params_to` the device)."""
+        per view a list of (op, CPU params, ``op.params_to`` the device)."""
         opss = [self._ops_of(v, len(views)) for v in range(len(views))]
         if not any(opss):
             return [[] for _ in views]
@@ -181,7 +181,7 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         drawn = []
         for v, img in enumerate(views):
             params = [op.sample_params(img.shape[0], gen) for op in opss[v]]
-            drawn.append([(op, p, params_to(p, img.device))
+            drawn.append([(op, p, op.params_to(p, img.device))
                           for op, p in zip(opss[v], params)])
         return drawn
 

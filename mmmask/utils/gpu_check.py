@@ -17,7 +17,11 @@ Runs, on ``cuda:0`` of a CUDA host, and prints one markdown table:
 3. ``tools/benchmarks/train_speed.py --device cuda`` in float32 and with
    ``--amp --channels-last --supervised``: the DenseCL / MoCo v2 step
    ratio, the AMP + channels_last speed-up and the images/s against a
-   supervised ResNet-50 AMP step, each next to issue 17's goal.
+   supervised ResNet-50 AMP step, each next to issue 17's goal;
+4. ``tools/benchmarks/view_augment_speed.py --device cuda``: the device
+   stage of the split pipeline (two 224 px views, the MoCo v2 ops) in ms
+   per image, as a share of the DenseCL AMP step per image (issue 14's
+   goal: < 5 %).
 
 On a machine without CUDA it prints one line saying so and exits 0. The exit
 status is 1 when a check failed (a goal that is missed is reported in the
@@ -34,7 +38,8 @@ import xml.etree.ElementTree as ET
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-GOALS = dict(densecl_vs_mocov2=1.05, amp_speedup=1.6, vs_supervised=0.7)
+GOALS = dict(densecl_vs_mocov2=1.05, amp_speedup=1.6, vs_supervised=0.7,
+             stage_share=0.05)
 
 
 def parse_args(argv=None):
@@ -227,6 +232,52 @@ def speed_rows(table, fp32, amp, seconds):
                       f'{sup:.0f} img/s)', '>= 0.7')
 
 
+def run_view_stage(args, work, timeout):
+    """One view_augment_speed.py run on CUDA; its JSON results, or an error
+    string."""
+    out = osp.join(work, 'view_augment_speed.json')
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
+                                    'view_augment_speed.py'),
+           '--device', 'cuda', '--batch', str(args.batch), '--rounds', '5',
+           '--json', out]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=_env(), timeout=timeout,
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    except subprocess.TimeoutExpired:
+        return f'timed out after {timeout:.0f} s'
+    if proc.returncode != 0 or not osp.isfile(out):
+        return f'exit {proc.returncode}: {proc.stdout[-300:]}'
+    with open(out) as f:
+        return json.load(f)
+
+
+def stage_rows(table, stage, amp, seconds):
+    """The device stage's ms per image, and its share of the DenseCL AMP +
+    channels_last step per image when that run gave one."""
+    if isinstance(stage, str):
+        table.add('view augmentation stage on CUDA', 'FAIL', stage,
+                  seconds=seconds)
+        return
+    ms = next(r['ms_per_img'] for r in stage['stage'] if r['mode'] ==
+              'eager')
+    views = stage['args']['views']
+    size = stage['args']['size']
+    if isinstance(amp, dict) and 'densecl/mmmask' in amp['median_s']:
+        step_ms = 1000 * amp['median_s']['densecl/mmmask'] / \
+            amp['args']['batch']
+        share = ms / step_ms
+        table.add('view augmentation stage / DenseCL AMP step',
+                  _goal_result(share, GOALS['stage_share'], True),
+                  f'{100 * share:.1f} % ({ms:.3f} vs {step_ms:.3f} ms per '
+                  f'image, {views} views of {size} px)', '< 5 %', seconds)
+    else:
+        table.add('view augmentation stage on CUDA', 'ok',
+                  f'{ms:.3f} ms per image ({views} views of {size} px; no '
+                  'DenseCL AMP step to compare)', '< 5 % of the step',
+                  seconds)
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -260,6 +311,10 @@ def main(argv=None):
                                      '--supervised'], max(20.0, left())) \
             if left() > 20 else 'not run: time budget spent'
         speed_rows(table, fp32, amp, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        stage = run_view_stage(args, work, max(20.0, left())) \
+            if left() > 20 else 'not run: time budget spent'
+        stage_rows(table, stage, amp, time.perf_counter() - t0)
     text = table.text(header) + \
         f'\n\ntotal {time.perf_counter() - start:.0f} s; runs in {work}'
     print(text)

@@ -244,6 +244,24 @@ def test_pipeline_speed_smallest_setting(capsys):
         assert math.isfinite(rows['device_ms']) and rows['device_ms'] > 0
 
 
+def test_view_augment_speed_smallest_setting(capsys, tmp_path):
+    import json
+    bench = _load('view_augment_speed')
+    out_json = tmp_path / 'stage.json'
+    bench.main(['--batch', '2', '--size', '32', '--rounds', '1',
+                '--cpu-chunks', '1', '--json', str(out_json)])
+    out = capsys.readouterr().out
+    ops = _table_rows(out, {'1'})
+    assert len(ops) == 4 + 2, out  # 4 op rows, eager + cpu_chunk=1
+    res = json.loads(out_json.read_text())
+    assert [r['mode'] for r in res['stage']] == ['eager',
+                                                 'eager, cpu_chunk=1']
+    for row in res['stage'] + res['ops']:
+        for key, value in row.items():
+            if key.endswith('_ms') or key.startswith('ms_'):
+                assert math.isfinite(value) and value > 0, row
+
+
 def test_dense_signal_smallest_setting(capsys, tmp_path):
     """Methods pretrain, are fine-tuned through mmseg's runner (one process
     each) and get a row of finite mIoU in the table (MaskCo: the view

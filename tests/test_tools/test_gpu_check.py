@@ -5,7 +5,9 @@
   skipped with the reason);
 * the speed rows compare train_speed.py's results with issue 17's goals
   (DenseCL / MoCo v2 <= 1.05, AMP + channels_last >= 1.6 x,
-  >= 0.7 x supervised / 1.3), and a failed run is a FAIL row.
+  >= 0.7 x supervised / 1.3), and a failed run is a FAIL row;
+* the device stage's row gives its share of the DenseCL AMP step per image
+  against issue 14's goal (< 5 %).
 """
 import os
 import os.path as osp
@@ -87,3 +89,25 @@ def test_failed_speed_run_is_a_fail_row():
     assert table.rows[0][:3] == ('train_speed fp32', 'FAIL',
                                  'exit 1: CUDA out of memory')
     assert table.failed
+
+
+def test_stage_rows_share_of_the_densecl_step():
+    stage = dict(args=dict(views=2, size=224),
+                 stage=[dict(mode='eager', ms_per_img=0.05)])
+    amp = _speed(1.0, 0.10, 0.128)  # 2 ms per image of 64
+    table = gpu_check.Table()
+    gpu_check.stage_rows(table, stage, amp, 5.0)
+    (row, ) = table.rows
+    assert row[:2] == ('view augmentation stage / DenseCL AMP step',
+                       'meets goal')
+    assert row[2].startswith('2.5 % (0.050 vs 2.000 ms per image')
+    table = gpu_check.Table()
+    gpu_check.stage_rows(table, dict(stage, stage=[dict(
+        mode='eager', ms_per_img=0.2)]), amp, 5.0)
+    assert table.rows[0][1] == 'misses goal' and not table.failed
+    table = gpu_check.Table()
+    gpu_check.stage_rows(table, stage, 'exit 1: boom', 5.0)
+    assert table.rows[0][1] == 'ok' and '0.050 ms per image' in \
+        table.rows[0][2]
+    gpu_check.stage_rows(table, 'timed out after 9 s', amp, 5.0)
+    assert table.rows[-1][1] == 'FAIL' and table.failed

@@ -18,6 +18,7 @@ median of ``--rounds`` timed calls after one warm-up; the load average
 (``os.getloadavg()``) is printed before and after.
 """
 import argparse
+import json
 import os
 import os.path as osp
 import statistics
@@ -79,6 +80,8 @@ def main(argv=None):
                         help='also time the eager stage with these '
                         'cpu_chunk values (default: the preprocessor\'s '
                         'rule)')
+    parser.add_argument('--json', default=None,
+                        help='also write the two tables here (JSON)')
     parser.add_argument('--compile', action='store_true',
                         help='also time the stage with compile=True (the '
                         'first call compiles, untimed)')
@@ -189,6 +192,17 @@ def main(argv=None):
               f'{1000 * t0 / n:.2f} | {1000 * tp / n:.2f} | {tp / t:.2f} |')
     load = os.getloadavg()
     print(f'load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(
+                args=vars(args), device=str(device),
+                ops=[dict(threads=th, op=name, ms_per_view=1000 * t / n,
+                          per_image_ms=1000 * tp / n)
+                     for th, name, t, tp in op_rows],
+                stage=[dict(threads=th, mode=mode, ms_per_img=1000 * t / n,
+                            normalise_ms=1000 * t0 / n,
+                            per_image_ms=1000 * tp / n)
+                       for th, mode, t, t0, tp in rows]), f, indent=1)
 
 
 if __name__ == '__main__':

@@ -132,7 +132,7 @@ def main(argv=None):
             c = dict(op_cfg, prob=1.0)
             op = BATCH_AUGMENTS.build(c)
             params = op.sample_params(n, torch.Generator().manual_seed(0))
-            params = {k: v.to(device) for k, v in params.items()}
+            params = op.params_to(params, device)
             chunk = pre.sub_batch(float_view)
 
             def run_op():

@@ -277,10 +277,15 @@ def _rgb_to_hsv_tables(imgs: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     float32 each (see :func:`adjust_hue`)."""
     hue_t = _HueTables.get(imgs.device)[0]
     r, g, b = imgs[:, 0], imgs[:, 1], imgs[:, 2]  # (N, H, W) each
-    idx = torch.add(g - b, r - g, alpha=511.0).add_(511 * 255 + 255)
-    h = hue_t.index_select(0, idx.to(torch.int32).view(-1)).view_as(r)
-    v = torch.maximum(torch.maximum(r, g), b)
-    cr = v - torch.minimum(torch.minimum(r, g), b)
+    # 511 (r - g) + (g - b) + offset, exact in float32, in one buffer
+    idx = torch.mul(r, 511.0).sub_(g, alpha=510.0).sub_(b)
+    idx = idx.add_(511 * 255 + 255).to(torch.int32)
+    h = hue_t.index_select(0, idx.view(-1)).view_as(r)
+    v = torch.maximum(r, g)
+    torch.maximum(v, b, out=v)
+    cr = torch.minimum(r, g)
+    torch.minimum(cr, b, out=cr)
+    torch.sub(v, cr, out=cr)
     s = cr.div_(v.clamp_min(1.0)).mul_(255.0).floor_()  # >= 0: trunc
     return h, s, v
 

@@ -22,6 +22,7 @@ fixed-point sums run in int32, where they are exact.
 """
 from typing import Optional, Tuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -341,23 +342,25 @@ def box_blur_params(sigma: Tensor, passes: int = 3):
     (weights sum to 2**24).
 
     Args:
-        sigma: (N,) float (CPU).
+        sigma: (N,) float tensor.
 
     Returns:
         (k, ww, fw): (N,) int64 each.
     """
-    f32 = torch.float32
-    sig = sigma.to(f32)
-    s2 = sig * sig / passes
-    L = torch.sqrt(12.0 * s2.double() + 1.0).to(f32)
-    l = torch.floor((L.double() - 1.0) / 2.0).to(f32)  # noqa: E741
-    a = (2 * l + 1) * (l * (l + 1) - 3 * s2)
-    a = a / (6 * (s2 - (l + 1) * (l + 1)))
+    # numpy float32 / float64 round as C float / double; for a handful of
+    # samples numpy's calls cost less than torch's
+    f32 = np.float32
+    sig = sigma.detach().cpu().numpy().astype(f32)
+    s2 = sig * sig / f32(passes)
+    L = np.sqrt(12.0 * s2.astype(np.float64) + 1.0).astype(f32)
+    l = np.floor((L.astype(np.float64) - 1.0) / 2.0).astype(f32)  # noqa
+    a = (f32(2) * l + f32(1)) * (l * (l + f32(1)) - f32(3) * s2)
+    a = a / (f32(6) * (s2 - (l + f32(1)) * (l + f32(1))))
     r = l + a
-    k = r.to(torch.int64)  # C (int) truncation, r >= 0
-    ww = (torch.tensor(16777216.0, dtype=f32) / (r * 2 + 1)).to(torch.int64)
+    k = r.astype(np.int64)  # C (int) truncation, r >= 0
+    ww = (f32(16777216.0) / (r * f32(2) + f32(1))).astype(np.int64)
     fw = (16777216 - (2 * k + 1) * ww) // 2
-    return k, ww, fw
+    return torch.from_numpy(k), torch.from_numpy(ww), torch.from_numpy(fw)
 
 
 def _box_weights(sigma: Tensor, passes: int,
@@ -372,17 +375,17 @@ def _box_weights(sigma: Tensor, passes: int,
     ``bias`` (N, 1, 1, 1): ``2**23 - 128 (2**24 - sum w)``, Pillow's
     rounding term on images centred at 128 (:func:`_box_pass`; the weights
     sum to ``2**24`` or, when ``fw`` was rounded down, one less)."""
-    k, ww, fw = box_blur_params(sigma.detach().cpu(), passes)
+    k, ww, fw = (t.numpy() for t in box_blur_params(sigma, passes))
     if select is not None:
-        keep = ~select.detach().cpu()
-        k, fw = k.masked_fill(keep, 0), fw.masked_fill(keep, 0)
-        ww = ww.masked_fill(keep, 16777216)
-    j = torch.arange(int(k.max()) + 2 if k.numel() else 2).view(-1, 1)
-    w = torch.where(j <= k, ww, torch.where(j == k + 1, fw,
-                                            torch.zeros_like(fw)))
+        keep = ~select.detach().cpu().numpy()
+        k, fw = np.where(keep, 0, k), np.where(keep, 0, fw)
+        ww = np.where(keep, 16777216, ww)
+    j = np.arange(int(k.max()) + 2 if k.size else 2).reshape(-1, 1)
+    w = np.where(j <= k, ww, np.where(j == k + 1, fw, 0))
     bias = 8388608 - 128 * (16777216 - (2 * k + 1) * ww - 2 * fw)
-    return (w.to(torch.int32).view(j.shape[0], -1, 1, 1, 1),
-            bias.to(torch.int32).view(-1, 1, 1, 1))
+    w = torch.from_numpy(w.astype(np.int32))
+    bias = torch.from_numpy(bias.astype(np.int32))
+    return w.view(j.shape[0], -1, 1, 1, 1), bias.view(-1, 1, 1, 1)
 
 
 def _padded(flat: Tensor, shape, dim: int, taps: int) -> Tensor:

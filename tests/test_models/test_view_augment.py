@@ -194,6 +194,18 @@ def test_blur_equals_pil_gaussian_blur(photos, sigma):
         assert _max_diff(ref, photos) > 0
 
 
+def test_blur_in_cpu_groups_is_the_same(photos, monkeypatch):
+    """On the CPU the blur runs on groups of samples (BLUR_CPU_PIXELS):
+    groups of 1 or 2 samples give the same values as one group."""
+    x = _batch(photos)
+    sigmas = _f64([0.1, 0.6, 1.1, 1.5, 1.8, 2.0][:x.shape[0]])
+    whole = F.gaussian_blur(x.clone(), sigmas)
+    for group in (1, 2):
+        monkeypatch.setattr(F, 'BLUR_CPU_PIXELS',
+                            group * x.shape[-2] * x.shape[-1])
+        assert torch.equal(F.gaussian_blur(x.clone(), sigmas), whole)
+
+
 def test_blur_per_sample_sigma(photos):
     sigmas = [0.1, 0.6, 1.1, 1.5, 1.8, 2.0]
     from PIL import ImageFilter

@@ -458,6 +458,25 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
                                                        select))
     if compile:
         return compiled('_blur_fused')(imgs, w, bias, passes)
+    group = max(1, BLUR_CPU_PIXELS // (imgs.shape[-2] * imgs.shape[-1]))
+    if imgs.device.type == 'cpu' and imgs.shape[0] > group:
+        return torch.cat([_blur_passes(imgs[i:i + group],
+                                       w[:, i:i + group], bias[i:i + group],
+                                       passes)
+                          for i in range(0, imgs.shape[0], group)])
+    return _blur_passes(imgs, w, bias, passes)
+
+
+#: On the CPU the blur's passes run on groups of samples of at most this
+#: many pixels per channel: its two int32 work buffers then stay in the
+#: core's cache (docs/benchmarks.md).
+BLUR_CPU_PIXELS = 2**16
+
+
+def _blur_passes(imgs: Tensor, w: Tensor, bias: Tensor,
+                 passes: int) -> Tensor:
+    """:func:`gaussian_blur`'s eager passes (weights from
+    :func:`_box_weights`, on ``imgs``' device)."""
     taps = w.shape[0] - 1
     n, c, h, wd = imgs.shape
     # two int32 buffers, used in turn: pass q reads buffer q % 2 padded

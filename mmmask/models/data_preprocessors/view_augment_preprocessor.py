@@ -243,6 +243,10 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
         to_ops = [2, 1, 0] if self.input_order == 'bgr' else [0, 1, 2]
         out_rgb = (self.input_order == 'rgb') != self.to_rgb
         from_ops = [0, 1, 2] if out_rgb else [2, 1, 0]
+        if self._enable_normalize:  # mean / std in the ops' channel order
+            order = [from_ops.index(c) for c in range(3)]
+            mean = self.mean[order].view(1, 3, 1, 1)
+            std = self.std[order].view(1, 3, 1, 1)
         outs = []
         for img, ops in zip(views, drawn):
             out = torch.empty(img.shape, dtype=torch.float32,
@@ -253,13 +257,10 @@ class ViewAugmentDataPreprocessor(SelfSupDataPreprocessor):
                 for c, src in enumerate(to_ops):
                     part[:, c].copy_(img[s:s + m, src])
                 part = self._augment_part(part, ops, s, m)
+                if self._enable_normalize:  # in the cache, then one write
+                    part.sub_(mean).div_(std)
                 for c, src in enumerate(from_ops):
-                    dst = out[s:s + m, c]
-                    if self._enable_normalize:
-                        torch.sub(part[:, src], self.mean[c, 0, 0], out=dst)
-                        dst.div_(self.std[c, 0, 0])
-                    else:
-                        dst.copy_(part[:, src])
+                    out[s:s + m, c].copy_(part[:, src])
             outs.append(out)
         self._flip_records(drawn, views, data_samples)
         views = outs

@@ -180,14 +180,9 @@ def junit_rows(table, xml):
     return n
 
 
-def run_speed(args, work, extra, timeout):
-    """One train_speed.py run; its JSON results, or an error string."""
-    out = osp.join(work, f'train_speed{"_".join([""] + extra)}.json')
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
-                                    'train_speed.py'),
-           '--device', 'cuda', '--batch', str(args.batch), '--repeats',
-           str(args.repeats), '--warmup', '2', '--skip-data', '--json', out,
-           *extra]
+def _run_json(cmd, out, timeout):
+    """Run the benchmark ``cmd`` (which writes JSON to ``out``); the JSON,
+    or an error string."""
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=_env(), timeout=timeout,
                               stdout=subprocess.PIPE,
@@ -198,6 +193,17 @@ def run_speed(args, work, extra, timeout):
         return f'exit {proc.returncode}: {proc.stdout[-300:]}'
     with open(out) as f:
         return json.load(f)
+
+
+def run_speed(args, work, extra, timeout):
+    """One train_speed.py run; its JSON results, or an error string."""
+    out = osp.join(work, f'train_speed{"_".join([""] + extra)}.json')
+    return _run_json(
+        [sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
+                                  'train_speed.py'),
+         '--device', 'cuda', '--batch', str(args.batch), '--repeats',
+         str(args.repeats), '--warmup', '2', '--skip-data', '--json', out,
+         *extra], out, timeout)
 
 
 def speed_rows(table, fp32, amp, seconds):
@@ -236,20 +242,11 @@ def run_view_stage(args, work, timeout):
     """One view_augment_speed.py run on CUDA; its JSON results, or an error
     string."""
     out = osp.join(work, 'view_augment_speed.json')
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
-                                    'view_augment_speed.py'),
-           '--device', 'cuda', '--batch', str(args.batch), '--rounds', '5',
-           '--json', out]
-    try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=_env(), timeout=timeout,
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    except subprocess.TimeoutExpired:
-        return f'timed out after {timeout:.0f} s'
-    if proc.returncode != 0 or not osp.isfile(out):
-        return f'exit {proc.returncode}: {proc.stdout[-300:]}'
-    with open(out) as f:
-        return json.load(f)
+    return _run_json(
+        [sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
+                                  'view_augment_speed.py'),
+         '--device', 'cuda', '--batch', str(args.batch), '--rounds', '5',
+         '--json', out], out, timeout)
 
 
 def stage_rows(table, stage, amp, seconds):

@@ -111,3 +111,19 @@ def test_stage_rows_share_of_the_densecl_step():
         table.rows[0][2]
     gpu_check.stage_rows(table, 'timed out after 9 s', amp, 5.0)
     assert table.rows[-1][1] == 'FAIL' and table.failed
+
+
+def test_run_json_reports_a_failed_or_slow_run(tmp_path):
+    import sys
+    out = tmp_path / 'r.json'
+    ok = gpu_check._run_json(
+        [sys.executable, '-c', f'open({str(out)!r}, "w").write("[1]")'],
+        str(out), 60)
+    assert ok == [1]
+    out.unlink()
+    bad = gpu_check._run_json([sys.executable, '-c', 'print("boom"); '
+                               'raise SystemExit(3)'], str(out), 60)
+    assert bad.startswith('exit 3:') and 'boom' in bad
+    slow = gpu_check._run_json([sys.executable, '-c',
+                                'import time; time.sleep(5)'], str(out), 0.5)
+    assert slow == 'timed out after 0 s' or slow.startswith('timed out')

@@ -126,4 +126,4 @@ def test_run_json_reports_a_failed_or_slow_run(tmp_path):
     assert bad.startswith('exit 3:') and 'boom' in bad
     slow = gpu_check._run_json([sys.executable, '-c',
                                 'import time; time.sleep(5)'], str(out), 0.5)
-    assert slow == 'timed out after 0 s' or slow.startswith('timed out')
+    assert slow.startswith('timed out after')

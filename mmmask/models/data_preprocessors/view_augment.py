@@ -458,13 +458,14 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
                                                        select))
     if compile:
         return compiled('_blur_fused')(imgs, w, bias, passes)
-    group = max(1, BLUR_CPU_PIXELS // (imgs.shape[-2] * imgs.shape[-1]))
-    if imgs.device.type == 'cpu' and imgs.shape[0] > group:
-        return torch.cat([_blur_passes(imgs[i:i + group],
-                                       w[:, i:i + group], bias[i:i + group],
-                                       passes)
-                          for i in range(0, imgs.shape[0], group)])
-    return _blur_passes(imgs, w, bias, passes)
+    out = torch.empty_like(imgs)
+    group = imgs.shape[0]
+    if imgs.device.type == 'cpu':
+        group = max(1, BLUR_CPU_PIXELS // (imgs.shape[-2] * imgs.shape[-1]))
+    for i in range(0, imgs.shape[0], group):
+        _blur_passes(imgs[i:i + group], w[:, i:i + group], bias[i:i + group],
+                     passes, out[i:i + group])
+    return out
 
 
 #: On the CPU the blur's passes run on groups of samples of at most this
@@ -473,10 +474,11 @@ def gaussian_blur(imgs: Tensor, sigma: Tensor, passes: int = 3,
 BLUR_CPU_PIXELS = 2**16
 
 
-def _blur_passes(imgs: Tensor, w: Tensor, bias: Tensor,
-                 passes: int) -> Tensor:
+def _blur_passes(imgs: Tensor, w: Tensor, bias: Tensor, passes: int,
+                 out: Tensor) -> None:
     """:func:`gaussian_blur`'s eager passes (weights from
-    :func:`_box_weights`, on ``imgs``' device)."""
+    :func:`_box_weights`, on ``imgs``' device) into ``out`` (like
+    ``imgs``)."""
     taps = w.shape[0] - 1
     n, c, h, wd = imgs.shape
     # two int32 buffers, used in turn: pass q reads buffer q % 2 padded
@@ -497,7 +499,7 @@ def _blur_passes(imgs: Tensor, w: Tensor, bias: Tensor,
             nxt = dst = _padded(flat[(q + 1) % 2], imgs.shape, 3, 0)
         _box_pass(src, dim, w, bias, dst)
         src = nxt
-    return torch.add(src, 128, out=torch.empty_like(imgs))
+    torch.add(src, 128, out=out)
 
 
 def _blur_fused(imgs: Tensor, w: Tensor, bias: Tensor,

@@ -21,7 +21,8 @@ Runs, on ``cuda:0`` of a CUDA host, and prints one markdown table:
 4. ``tools/benchmarks/view_augment_speed.py --device cuda``: the device
    stage of the split pipeline (two 224 px views, the MoCo v2 ops) in ms
    per image, as a share of the DenseCL AMP step per image (issue 14's
-   goal: < 5 %).
+   goal: < 5 %); with time left, again with ``--compile`` (the hue and the
+   blur as ``torch.compile`` d kernels), a row of its own.
 
 On a machine without CUDA it prints one line saying so and exits 0. The exit
 status is 1 when a check failed (a goal that is missed is reported in the
@@ -238,38 +239,40 @@ def speed_rows(table, fp32, amp, seconds):
                       f'{sup:.0f} img/s)', '>= 0.7')
 
 
-def run_view_stage(args, work, timeout):
-    """One view_augment_speed.py run on CUDA; its JSON results, or an error
-    string."""
-    out = osp.join(work, 'view_augment_speed.json')
+def run_view_stage(args, work, timeout, compile=False):
+    """One view_augment_speed.py run on CUDA (``compile``: also the
+    ``compile=True`` stage); its JSON results, or an error string."""
+    out = osp.join(work, 'view_augment_speed%s.json' %
+                   ('_compile' if compile else ''))
     return _run_json(
         [sys.executable, osp.join(ROOT, 'tools', 'benchmarks',
                                   'view_augment_speed.py'),
          '--device', 'cuda', '--batch', str(args.batch), '--rounds', '5',
-         '--json', out], out, timeout)
+         '--json', out] + (['--compile'] if compile else []), out, timeout)
 
 
-def stage_rows(table, stage, amp, seconds):
-    """The device stage's ms per image, and its share of the DenseCL AMP +
-    channels_last step per image when that run gave one."""
+def stage_rows(table, stage, amp, seconds, mode='eager'):
+    """The device stage's ms per image in ``mode`` (``'eager'`` or
+    ``'compile=True'``), and its share of the DenseCL AMP + channels_last
+    step per image when that run gave one."""
+    label = 'view augmentation stage' + (
+        '' if mode == 'eager' else f' ({mode})')
     if isinstance(stage, str):
-        table.add('view augmentation stage on CUDA', 'FAIL', stage,
-                  seconds=seconds)
+        table.add(f'{label} on CUDA', 'FAIL', stage, seconds=seconds)
         return
-    ms = next(r['ms_per_img'] for r in stage['stage'] if r['mode'] ==
-              'eager')
+    ms = next(r['ms_per_img'] for r in stage['stage'] if r['mode'] == mode)
     views = stage['args']['views']
     size = stage['args']['size']
     if isinstance(amp, dict) and 'densecl/mmmask' in amp['median_s']:
         step_ms = 1000 * amp['median_s']['densecl/mmmask'] / \
             amp['args']['batch']
         share = ms / step_ms
-        table.add('view augmentation stage / DenseCL AMP step',
+        table.add(f'{label} / DenseCL AMP step',
                   _goal_result(share, GOALS['stage_share'], True),
                   f'{100 * share:.1f} % ({ms:.3f} vs {step_ms:.3f} ms per '
                   f'image, {views} views of {size} px)', '< 5 %', seconds)
     else:
-        table.add('view augmentation stage on CUDA', 'ok',
+        table.add(f'{label} on CUDA', 'ok',
                   f'{ms:.3f} ms per image ({views} views of {size} px; no '
                   'DenseCL AMP step to compare)', '< 5 % of the step',
                   seconds)
@@ -312,6 +315,11 @@ def main(argv=None):
         stage = run_view_stage(args, work, max(20.0, left())) \
             if left() > 20 else 'not run: time budget spent'
         stage_rows(table, stage, amp, time.perf_counter() - t0)
+        if left() > 120:  # the compiled kernels (the hue, the blur)
+            t0 = time.perf_counter()
+            stage = run_view_stage(args, work, left(), compile=True)
+            stage_rows(table, stage, amp, time.perf_counter() - t0,
+                       mode='compile=True')
     text = table.text(header) + \
         f'\n\ntotal {time.perf_counter() - start:.0f} s; runs in {work}'
     print(text)

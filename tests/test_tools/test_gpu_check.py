@@ -111,6 +111,15 @@ def test_stage_rows_share_of_the_densecl_step():
         table.rows[0][2]
     gpu_check.stage_rows(table, 'timed out after 9 s', amp, 5.0)
     assert table.rows[-1][1] == 'FAIL' and table.failed
+    table = gpu_check.Table()
+    compiled = dict(stage, stage=[dict(mode='eager', ms_per_img=0.2),
+                                  dict(mode='compile=True',
+                                       ms_per_img=0.04)])
+    gpu_check.stage_rows(table, compiled, amp, 5.0, mode='compile=True')
+    (row, ) = table.rows
+    assert row[:2] == ('view augmentation stage (compile=True) / DenseCL '
+                       'AMP step', 'meets goal')
+    assert row[2].startswith('2.0 % (0.040 vs 2.000')
 
 
 def test_run_json_reports_a_failed_or_slow_run(tmp_path):

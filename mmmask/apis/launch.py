@@ -12,6 +12,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import time
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 
@@ -246,6 +247,11 @@ def setup_cpu_distributed(cfg, wrappers=None) -> None:
 
 
 # --------------------------------------------------------------------------
+#: the second (``int(time.time())``) the last runner of this process was
+#: built by; see :func:`build_runner`
+_last_build = [None]
+
+
 def build_runner(cfg, runners):
     """The runner class that ``cfg.runner_type`` names in ``runners`` (e.g.
     ``'FlexibleRunner'``), else mmengine's ``Runner``, built by its
@@ -255,15 +261,24 @@ def build_runner(cfg, runners):
     and the scope the runner sets up for itself (``default_scope``, which
     its later builds of datasets and models rely on) is gone when it
     returns.
+
+    Each runner of a process is built in a later second than the one before
+    it (waiting up to a second when needed): mmengine names a run's
+    timestamp, log folder, log file and logger after the second it starts
+    in, and ``MMLogger.get_instance`` hands a second run of the same name
+    the first one's logger and file.
     """
     from mmengine.runner import Runner
 
     runner_type = cfg.get('runner_type')
-    if runner_type is None:
-        return Runner.from_cfg(cfg)
     if isinstance(runner_type, str):
         name, runner_type = runner_type, runners.get(runner_type)
         if runner_type is None:  # mmengine's registries return None
             raise UsageError(f'runner_type {name!r} is not a registered '
                              'runner (e.g. Runner, FlexibleRunner)')
-    return runner_type.from_cfg(cfg)
+    while _last_build[0] is not None and int(time.time()) <= _last_build[0]:
+        time.sleep(0.02)
+    try:
+        return (runner_type or Runner).from_cfg(cfg)
+    finally:
+        _last_build[0] = int(time.time())
